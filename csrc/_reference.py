@@ -1,0 +1,1 @@
+"""numpy reference of segevo._core."""

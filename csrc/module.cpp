@@ -1,7 +1,12 @@
 #include <pybind11/pybind11.h>
 
-namespace py = pybind11;
+#include "bindings.hpp"
 
 PYBIND11_MODULE(_core, m) {
-    m.doc() = "segevo native core";
+    m.doc() =
+        "segevo native core: non-dominated sorting, crowding distance, 2-D hypervolume, "
+        "look-up-table sums, Kolmogorov-Smirnov statistic and subset selection.";
+    segevo::bind::bind_pareto(m);
+    segevo::bind::bind_lut(m);
+    segevo::bind::bind_ks(m);
 }

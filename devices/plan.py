@@ -1,0 +1,390 @@
+"""From architecture vectors to rows of latency-table indices, vectorised (paper Eq. 7).
+
+Every term of Eq. 7 (the stem, each bottleneck layer, the tail + decoder) is an *item* whose
+table entry depends on a handful of digits only:
+
+- stem: input scale, stem depth, stem width;
+- layer ``j`` of stage ``s``: input scale, the stage's width, the layer's expand digit and,
+  for the first layer, the width feeding the stage (the previous stage's, or the stem's);
+  ``e = 0`` means the layer is absent (index -1);
+- tail + decoder: input scale and the widths of the last three stages (the features it reads).
+
+Items are packed, in order, into *words* of as many slots as fit in 64 bits at the index
+dtype (four int16 slots, two int32 slots). A word's table is indexed by the mixed-radix code of
+the union of its items' digits and holds the entry index of every slot, so one gather of an
+int64 per word and per architecture writes four indices at once. Digits are read from a
+transposed int16 copy of each chunk of ``X``, so every arithmetic step runs on contiguous rows.
+
+The item maps (digit values -> table key) are read off ``space.decode`` of representative
+vectors, i.e. from the same ``ArchConfig`` that the networks are built from; the test suite
+checks the result against a plain per-architecture sum over ``decode(x)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from segevo.nets.arch import ArchConfig
+
+from .keys import decoder_key, layer_key, stem_key
+
+CHUNK_ROWS = 16384
+MAX_WORD_ROWS = 1 << 18  # codes per word (< 2**24 keeps float32 codes exact)
+
+
+class UnsupportedSpaceError(ValueError):
+    """The space is not of the staged-bottleneck family that latency tables describe."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One term of Eq. 7: which digits select its entry, and how to read its key off a decode."""
+
+    label: str
+    digits: tuple[int, ...]
+    key_of: Callable[[ArchConfig], str]
+    active: Callable[[Mapping[int, int]], bool]
+
+
+def _require_resnet_layout(space: Any) -> None:
+    needed = ("n_stages", "stage_digits", "base_depths", "max_depths", "largest", "repair")
+    missing = [name for name in needed if not hasattr(space, name)]
+    if missing:
+        raise UnsupportedSpaceError(
+            f"space {getattr(space, 'name', space)!r} lacks {', '.join(missing)}: latency tables "
+            "need a staged bottleneck space (segevo.nets.space.ResNetSpace or a subclass)"
+        )
+
+
+def space_items(space: Any, num_classes: int) -> list[Item]:
+    """The Eq. 7 items of ``space`` in network order: stem, layers stage by stage, decoder."""
+    _require_resnet_layout(space)
+    items = [
+        Item("stem", (0, 1, 2), lambda a: stem_key(a.stem), lambda v: True),
+    ]
+    prev_width = 2  # the stem width digit feeds stage 1
+    width_digits = []
+    for s in range(space.n_stages):
+        _, w_digit, e_slice = space.stage_digits(s)
+        width_digits.append(w_digit)
+        for j in range(space.max_depths[s]):
+            e_digit = e_slice.start + j
+            digits = (0, prev_width, w_digit, e_digit) if j == 0 else (0, w_digit, e_digit)
+            items.append(
+                Item(
+                    f"stage {s + 1} layer {j + 1}",
+                    digits,
+                    lambda a, s=s, j=j: layer_key(a.stages[s].layers[j]),
+                    lambda v, e_digit=e_digit: v[e_digit] != 0,
+                )
+            )
+        prev_width = w_digit
+    items.append(
+        Item(
+            "tail+decoder",
+            (0, *width_digits[-3:]),
+            lambda a: decoder_key(a.decoder, a.input_hw, num_classes),
+            lambda v: True,
+        )
+    )
+    return items
+
+
+def _representative(space: Any, values: Mapping[int, int]) -> np.ndarray:
+    """A valid vector with the given digit values and every layer of every stage active."""
+    x = np.array(space.largest(), dtype=np.int64)
+    for s in range(space.n_stages):
+        d_digit, _, _ = space.stage_digits(s)
+        x[d_digit] = space.upper[d_digit]
+    for digit, value in values.items():
+        x[digit] = value
+    return np.asarray(space.repair(x), dtype=np.int64)
+
+
+def item_key_maps(
+    space: Any, items: Sequence[Item], archs: dict[str, ArchConfig] | None = None
+) -> list[dict[tuple[int, ...], str]]:
+    """For every item, its key for each combination of its digits' values (absent ones left out).
+
+    Values run over each digit's bounds; combinations that no valid vector has (an always-active
+    layer with ``e = 0``) are absent. Decodes are cached across items. When ``archs`` is given,
+    it receives, for every key, one decoded architecture that contains it.
+    """
+    lower, upper = np.asarray(space.lower), np.asarray(space.upper)
+    cache: dict[tuple[int, ...], ArchConfig] = {}
+    maps = []
+    for item in items:
+        ranges = [range(int(lower[d]), int(upper[d]) + 1) for d in item.digits]
+        mapping: dict[tuple[int, ...], str] = {}
+        for combo in itertools.product(*ranges):
+            values = dict(zip(item.digits, combo, strict=True))
+            if not item.active(values):
+                continue
+            x = _representative(space, values)
+            vector = tuple(int(v) for v in x)
+            arch = cache.get(vector)
+            if arch is None:
+                arch = cache[vector] = space.decode(x)
+            key = mapping[combo] = item.key_of(arch)
+            if archs is not None:
+                archs.setdefault(key, arch)
+        maps.append(mapping)
+    return maps
+
+
+_MAPS_CACHE: dict[tuple[str, int], tuple[list[Item], list[dict[tuple[int, ...], str]]]] = {}
+
+
+def _items_and_maps(
+    space: Any, num_classes: int
+) -> tuple[list[Item], list[dict[tuple[int, ...], str]]]:
+    """Items and key maps of a space, cached by its digest (the definition fixes both)."""
+    cache_key = (space.digest(), int(num_classes))
+    if cache_key not in _MAPS_CACHE:
+        items = space_items(space, num_classes)
+        _MAPS_CACHE[cache_key] = (items, item_key_maps(space, items))
+    return _MAPS_CACHE[cache_key]
+
+
+def enumerate_entries(space: Any, num_classes: int) -> dict[str, ArchConfig]:
+    """Every distinct key the space can produce, each with one architecture that contains it.
+
+    Exactly the keys of valid architectures: the stem and decoder of every (scale, widths),
+    and every layer of every stage at every (scale, widths, expand) that leaves it active.
+    """
+    archs: dict[str, ArchConfig] = {}
+    item_key_maps(space, space_items(space, num_classes), archs)
+    return archs
+
+
+def enumerate_keys(space: Any, num_classes: int) -> list[str]:
+    """The sorted keys of :func:`enumerate_entries`."""
+    return sorted(enumerate_entries(space, num_classes))
+
+
+@dataclass(frozen=True)
+class _Word:
+    lanes: tuple[int, ...]  # the word's digits other than the input scale, lane 0 first
+    offset: int  # first row of the word's block in the flat table
+    labels: tuple[str, ...]
+
+
+OUTER_DIGIT = 0
+"""The input scale: every item depends on it, so it selects a block rather than a lane."""
+
+INVALID_MS = 1e300
+"""Value of the invalid-index entry: any sum that includes it is >= this, far above real ms."""
+
+_LANES = 8  # digits per word code: the bytes of a uint64
+_HIGH_BITS = np.uint64(0xFCFCFCFCFCFCFCFC)  # a lane digit above 3
+_SWAR = (
+    (np.uint64(6), np.uint64(0x000F000F000F000F)),
+    (np.uint64(12), np.uint64(0x000000FF000000FF)),
+    (np.uint64(24), np.uint64(0xFFFF)),
+)
+
+
+class IndexPlan:
+    """Turns architecture vectors into rows of entry indices of one latency table.
+
+    ``entry_of`` maps every key of the space to its index in the table's value array. Index
+    ``n_entries`` (:attr:`invalid_index`) marks a digit outside its bounds: the value array
+    handed to ``lut_sum`` ends with :data:`INVALID_MS` (see :meth:`values_with_sentinel`).
+
+    A word's row in the flat table is ``offset + scale * radix**lanes + code`` where ``code``
+    is the digits of its lanes in base ``radix``. Fast path (every lane digit <= 3, the
+    presets): the digits of a chunk are narrowed to bytes, each word's lane bytes gathered into
+    one uint64, and the base-4 code squeezed out of it with three shift-or-mask steps (SWAR),
+    all on ``[rows, words]`` arrays; one gather then writes every word. A digit above its
+    own upper bound or below its lower bound lands on a row whose first slot is the invalid
+    index instead of aliasing a valid value. Other spaces take a column-by-column path.
+    """
+
+    def __init__(
+        self, space: Any, num_classes: int, entry_of: Mapping[str, int], *, fast: bool = True
+    ) -> None:
+        items, maps = _items_and_maps(space, num_classes)
+        self.n_var = int(space.n_var)
+        self.lower = np.asarray(space.lower, dtype=np.int64)
+        self.upper = np.asarray(space.upper, dtype=np.int64)
+        if self.lower.min() < 0:
+            raise UnsupportedSpaceError("digit lower bounds must be >= 0 for the index plan")
+        lane_digits = {d for item in items for d in item.digits} - {OUTER_DIGIT}
+        self.n_outer = int(self.upper[OUTER_DIGIT]) + 1
+        self.radix = max(4, int(max(self.upper[d] for d in lane_digits)) + 1)
+        self.fast = fast and self.radix == 4 and sys.byteorder == "little"
+        self.n_entries = len(entry_of)
+        self.invalid_index = self.n_entries
+        self.index_dtype = np.dtype(np.int16 if self.n_entries < (1 << 15) - 1 else np.int32)
+        self.slots_per_word = 8 // self.index_dtype.itemsize
+        missing = sorted({k for m in maps for k in m.values()} - set(entry_of))
+        if missing:
+            raise KeyError(
+                f"the latency table lacks {len(missing)} key(s) of the space, e.g. {missing[0]!r}"
+            )
+        self.words: list[_Word] = []
+        blocks = []
+        for group in self._pack(items):
+            table = self._word_table([items[i] for i in group], [maps[i] for i in group], entry_of)
+            lanes = self._lanes([items[i] for i in group])
+            offset = sum(block.shape[0] for block in blocks)
+            labels = tuple(items[i].label for i in group)
+            labels += ("",) * (self.slots_per_word - len(group))
+            self.words.append(_Word(lanes, offset, labels))
+            blocks.append(table)
+        self.table = np.concatenate(blocks)  # int64 rows: the packed slots of a word
+        self.n_slots = len(self.words) * self.slots_per_word
+        self.slot_labels = tuple(label for w in self.words for label in w.labels)
+        self._offsets = np.array([w.offset for w in self.words], dtype=np.uint64)
+        self._outer_stride = np.array(
+            [self.radix ** len(w.lanes) for w in self.words], dtype=np.uint64
+        )
+        # byte gather for the fast path: pad lanes repeat a real digit (checked, then masked)
+        self._perm = np.array(
+            [w.lanes[min(i, len(w.lanes) - 1)] if w.lanes else OUTER_DIGIT
+             for w in self.words for i in range(_LANES)],
+            dtype=np.intp,
+        )
+        self._lane_mask = np.array(
+            [int("03" * len(w.lanes), 16) if w.lanes else 0 for w in self.words], dtype=np.uint64
+        )
+
+    @staticmethod
+    def _lanes(items: Sequence[Item]) -> tuple[int, ...]:
+        return tuple(sorted({d for item in items for d in item.digits} - {OUTER_DIGIT}))
+
+    def _pack(self, items: Sequence[Item]) -> list[list[int]]:
+        groups: list[list[int]] = [[]]
+        for i, item in enumerate(items):
+            current = groups[-1]
+            lanes = self._lanes([items[k] for k in current] + [item])
+            rows = self.n_outer * self.radix ** len(lanes)
+            if current and (
+                len(current) == self.slots_per_word or len(lanes) > _LANES or rows > MAX_WORD_ROWS
+            ):
+                groups.append([i])
+            else:
+                current.append(i)
+        for group in groups:
+            if len(self._lanes([items[i] for i in group])) > _LANES:
+                raise UnsupportedSpaceError(
+                    f"item {items[group[0]].label!r} depends on more than {_LANES} digits"
+                )
+        return groups
+
+    def _word_table(
+        self,
+        items: Sequence[Item],
+        maps: Sequence[dict[tuple[int, ...], str]],
+        entry_of: Mapping[str, int],
+    ) -> np.ndarray:
+        lanes = self._lanes(items)
+        digits = (OUTER_DIGIT, *reversed(lanes))  # row-major order of the grid = row number
+        grid = np.indices((self.n_outer,) + (self.radix,) * len(lanes)).reshape(len(digits), -1)
+        in_bounds = np.ones(grid.shape[1], dtype=bool)
+        for k, d in enumerate(digits):
+            in_bounds &= (grid[k] >= self.lower[d]) & (grid[k] <= self.upper[d])
+        slots = np.full((grid.shape[1], self.slots_per_word), -1, dtype=self.index_dtype)
+        for k, (item, mapping) in enumerate(zip(items, maps, strict=True)):
+            # a small dense array over the item's own digits, then broadcast to the word grid
+            shape = tuple(int(self.upper[d]) + 1 for d in item.digits)
+            dense = np.full(shape, -1, dtype=np.int64)
+            for combo, key in mapping.items():
+                dense[combo] = entry_of[key]
+            coords = tuple(np.minimum(grid[digits.index(d)], s - 1) for d, s in zip(item.digits, shape, strict=True))
+            slots[:, k] = dense[coords]
+        slots[~in_bounds, 0] = self.invalid_index
+        return np.ascontiguousarray(slots).view(np.int64).ravel()
+
+    def values_with_sentinel(self, values: np.ndarray) -> np.ndarray:
+        """The entry values followed by :data:`INVALID_MS` at :attr:`invalid_index`."""
+        if values.shape != (self.n_entries,):
+            raise ValueError(f"expected {self.n_entries} entry values, got shape {values.shape}")
+        return np.append(np.asarray(values, dtype=np.float64), INVALID_MS)
+
+    def as_matrix(self, X: Any) -> np.ndarray:
+        """``X`` as a 2-D integer array with ``n_var`` columns (ValueError otherwise)."""
+        arr = np.asarray(X)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_var:
+            raise ValueError(
+                f"expected architectures as an [n, {self.n_var}] integer array, got shape "
+                f"{np.shape(X)}"
+            )
+        if not np.issubdtype(arr.dtype, np.integer):
+            if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
+                raise ValueError(f"architecture digits must be integers, got dtype {arr.dtype}")
+            arr = arr.astype(np.int64)
+        return arr
+
+    def check_bounds(self, X: np.ndarray, offset: int = 0) -> None:
+        """Raise ValueError naming the first digit of ``X`` outside its bounds, if any."""
+        bad = np.argwhere((X < self.lower) | (X > self.upper))
+        if bad.size:
+            i, j = (int(v) for v in bad[0])
+            raise ValueError(
+                f"row {offset + i}: digit x{j} = {X[i, j]} is outside its allowed range "
+                f"{self.lower[j]}..{self.upper[j]}"
+            )
+
+    def fill(self, chunk: np.ndarray, out: np.ndarray, offset: int = 0) -> None:
+        """Write the index words of ``chunk`` (``[c, n_var]`` ints) into ``out`` (``[c, n_words]``
+        int64). A digit that the codes cannot hold raises ValueError; any other digit outside
+        its bounds yields :attr:`invalid_index` in its word's first slot."""
+        if self.fast:
+            self._fill_fast(chunk, out, offset)
+        else:
+            self._fill_columns(chunk, out, offset)
+
+    def _fill_fast(self, chunk: np.ndarray, out: np.ndarray, offset: int) -> None:
+        unsigned = chunk.view(np.dtype(f"u{chunk.dtype.itemsize}"))
+        if chunk.size and unsigned.max() > 255:  # negatives too: they are huge unsigned
+            self.check_bounds(chunk, offset)
+        digits = chunk.astype(np.uint8)
+        words = np.take(digits, self._perm, axis=1).view(np.uint64)
+        outer = digits[:, OUTER_DIGIT]
+        if np.any(words & _HIGH_BITS) or (outer.size and outer.max() >= self.n_outer):
+            self.check_bounds(chunk, offset)
+        words &= self._lane_mask
+        for shift, mask in _SWAR:
+            words |= words >> shift
+            words &= mask
+        words += self._offsets
+        words += outer.astype(np.uint64)[:, None] * self._outer_stride
+        np.take(self.table, words.view(np.int64), out=out)
+
+    def _fill_columns(self, chunk: np.ndarray, out: np.ndarray, offset: int) -> None:
+        self.check_bounds(chunk, offset)
+        for w, word in enumerate(self.words):
+            row = chunk[:, OUTER_DIGIT] * int(self._outer_stride[w]) + word.offset
+            for power, d in enumerate(word.lanes):
+                row = row + chunk[:, d] * self.radix**power
+            np.take(self.table, row, out=out[:, w])
+
+    def fill_all(self, X: np.ndarray) -> np.ndarray:
+        """Index words ``[n, n_words]`` int64 of a checked matrix (see :meth:`fill`)."""
+        out = np.empty((X.shape[0], len(self.words)), dtype=np.int64)
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, X.shape[0])
+            self.fill(X[start:stop], out[start:stop], start)
+        return out
+
+    def as_indices(self, words: np.ndarray) -> np.ndarray:
+        """The ``[n, n_slots]`` index view of index words."""
+        return words.view(self.index_dtype).reshape(words.shape[0], self.n_slots)
+
+    def indices(self, X: Any) -> np.ndarray:
+        """Entry indices ``[n, n_slots]`` (-1 = absent or padding) for a batch of vectors.
+
+        Raises ValueError naming the row and digit when a digit is outside its bounds.
+        """
+        arr = self.as_matrix(X)
+        self.check_bounds(arr)
+        return self.as_indices(self.fill_all(arr))

@@ -1,0 +1,230 @@
+"""The Archive actor: the only writer of archive.zarr, in grouped appends.
+
+Accepted results arrive on a memory stream. Each round takes everything that is waiting
+(up to ``max_batch``), writes it as one append (one zarr write per column, then the
+``committed_rows`` attribute), then saves the run state, all in a worker thread; results
+that arrive during a write form the next group. So the number of zarr writes per second
+stays bounded however fast results come, which is what makes >= 1,000 evaluations/s
+possible.
+
+After a commit the in-memory :class:`ArchiveMirror` (what queries, the surrogate and the
+proposer read) is extended and ``on_commit`` is called on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import numpy as np
+from anyio.abc import TaskStatus
+
+from segevo.engine._kernels import hypervolume_2d
+from segevo.engine.actors.dispatcher import Accepted
+from segevo.engine.actors.signal import Changed
+from segevo.engine.archive import ArchiveData, ArchiveWriter
+from segevo.engine.problems.tabular import pareto_front_mask
+
+log = logging.getLogger("segevo.engine.archive")
+
+_FLOAT_COLUMNS = ("acc", "lat_ms", "lat_pred_ms", "acc_pred", "t_submit", "t_done")
+
+
+class ArchiveMirror:
+    """The committed rows held in memory (growable numpy columns), for fast reads."""
+
+    def __init__(self, n_var: int) -> None:
+        self.n_var = n_var
+        self.n = 0
+        self._capacity = 256
+        self._x = np.zeros((self._capacity, n_var), dtype=np.int64)
+        self._floats = {name: np.zeros(self._capacity) for name in _FLOAT_COLUMNS}
+        self._task_id = np.zeros(self._capacity, dtype=np.int64)
+        self._version = np.zeros(self._capacity, dtype=np.int32)
+        self.evaluator: list[str] = []
+        self._front_cache: tuple[int, np.ndarray] | None = None
+
+    def _reserve(self, n: int) -> None:
+        if n <= self._capacity:
+            return
+        capacity = max(n, self._capacity * 2)
+
+        def grow(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((capacity, *a.shape[1:]), dtype=a.dtype)
+            out[: self.n] = a[: self.n]
+            return out
+
+        self._x = grow(self._x)
+        self._floats = {k: grow(v) for k, v in self._floats.items()}
+        self._task_id = grow(self._task_id)
+        self._version = grow(self._version)
+        self._capacity = capacity
+
+    def extend(self, columns: dict[str, np.ndarray], evaluators: Sequence[str]) -> None:
+        """Append committed rows (the same columns the writer got)."""
+        k = len(evaluators)
+        self._reserve(self.n + k)
+        stop = self.n + k
+        self._x[self.n : stop] = columns["x"]
+        for name in _FLOAT_COLUMNS:
+            self._floats[name][self.n : stop] = columns[name]
+        self._task_id[self.n : stop] = columns["task_id"]
+        self._version[self.n : stop] = columns["predictor_version"]
+        self.evaluator.extend(evaluators)
+        self.n = stop
+
+    @classmethod
+    def from_data(cls, data: ArchiveData) -> ArchiveMirror:
+        """A mirror of rows read from disk (resume)."""
+        mirror = cls(int(data["x"].shape[1]))
+        columns = {name: data[name] for name in data.columns}
+        mirror.extend(columns, list(data.evaluator_names))
+        return mirror
+
+    # -- reads (views; copy before handing them to another thread) ------------------------
+    @property
+    def X(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def task_id(self) -> np.ndarray:
+        return self._task_id[: self.n]
+
+    @property
+    def predictor_version(self) -> np.ndarray:
+        return self._version[: self.n]
+
+    def column(self, name: str) -> np.ndarray:
+        if name == "x":
+            return self.X
+        if name == "task_id":
+            return self.task_id
+        if name == "predictor_version":
+            return self.predictor_version
+        if name == "evaluator":
+            return np.asarray(self.evaluator, dtype=object)
+        return self._floats[name][: self.n]
+
+    @property
+    def acc(self) -> np.ndarray:
+        return self._floats["acc"][: self.n]
+
+    @property
+    def latency(self) -> np.ndarray:
+        """Objective latency: measured when the evaluator measured it, else predicted."""
+        measured = self._floats["lat_ms"][: self.n]
+        predicted = self._floats["lat_pred_ms"][: self.n]
+        return np.where(np.isfinite(measured), measured, predicted)
+
+    def front_rows(self) -> np.ndarray:
+        """Row indices of the non-dominated rows (max acc, min latency), by latency."""
+        if self._front_cache is not None and self._front_cache[0] == self.n:
+            return self._front_cache[1]
+        lat = self.latency
+        rows = np.flatnonzero(pareto_front_mask(self.acc, lat))
+        rows = rows[np.argsort(lat[rows], kind="stable")]
+        self._front_cache = (self.n, rows)
+        return rows
+
+    def hypervolume(self, reference: tuple[float, float]) -> float:
+        """Hypervolume of the front in (-acc, latency) against (acc_ref, lat_ref)."""
+        rows = self.front_rows()
+        if rows.size == 0:
+            return 0.0
+        F = np.column_stack([-self.acc[rows], self.latency[rows]])
+        return hypervolume_2d(F, np.array([-reference[0], reference[1]], dtype=np.float64))
+
+
+def rows_to_columns(batch: Sequence[Accepted]) -> dict[str, np.ndarray]:
+    """Column arrays for :meth:`ArchiveWriter.append` from accepted results."""
+    return {
+        "task_id": np.array([a.task.id for a in batch], dtype=np.int64),
+        "x": np.array([a.task.x for a in batch], dtype=np.int64),
+        "acc": np.array([a.acc for a in batch]),
+        "lat_ms": np.array([a.lat_ms for a in batch]),
+        "lat_pred_ms": np.array([a.task.lat_pred_ms for a in batch]),
+        "acc_pred": np.array([a.task.acc_pred for a in batch]),
+        "predictor_version": np.array([a.task.predictor_version for a in batch], dtype=np.int32),
+        "t_submit": np.array([a.task.t_submit for a in batch]),
+        "t_done": np.array([a.t_done for a in batch]),
+    }
+
+
+class ArchiveActor:
+    """Single writer: groups accepted results into appends, then saves the run state."""
+
+    def __init__(
+        self,
+        writer: ArchiveWriter,
+        mirror: ArchiveMirror,
+        *,
+        save_state: Callable[[dict[str, Any]], None],
+        snapshot: Callable[[set[int]], dict[str, Any]],
+        state_lock: anyio.Lock,
+        on_commit: Callable[[Sequence[Accepted]], None],
+        limiter: anyio.CapacityLimiter,
+        max_batch: int = 4096,
+    ) -> None:
+        self.writer = writer
+        self.mirror = mirror
+        self._save_state = save_state
+        self._snapshot = snapshot
+        self._state_lock = state_lock
+        self._on_commit = on_commit
+        self._limiter = limiter
+        self.max_batch = max_batch
+        self.uncommitted: dict[int, Accepted] = {}
+        self.idle = Changed()
+        self.appends = 0
+        self._send, self._receive = anyio.create_memory_object_stream[Accepted](math.inf)
+
+    def submit(self, accepted: Accepted) -> None:
+        """Queue an accepted result for the next append (never blocks)."""
+        self.uncommitted[accepted.task.id] = accepted
+        self._send.send_nowait(accepted)
+
+    def close(self) -> None:
+        """No more results; :meth:`run` returns once everything queued is written."""
+        self._send.close()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        with self._receive:
+            async for first in self._receive:
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                # A write that has started is finished even if the run is being cancelled:
+                # rows the evaluators delivered are never dropped.
+                with anyio.CancelScope(shield=True):
+                    await self._write(batch)
+                self.idle.notify()
+
+    async def _write(self, batch: list[Accepted]) -> None:
+        columns = rows_to_columns(batch)
+        names = [a.evaluator for a in batch]
+        async with self._state_lock:
+            # The state saved after the commit no longer lists these tasks as pending; it is
+            # taken here, on the event loop, where the dispatcher's state is consistent.
+            state = self._snapshot({a.task.id for a in batch})
+
+            def append_and_save() -> None:
+                self.writer.append(columns, names)
+                self._save_state(state)
+
+            await anyio.to_thread.run_sync(append_and_save, limiter=self._limiter)
+            for a in batch:
+                self.uncommitted.pop(a.task.id, None)
+            self.mirror.extend(columns, names)
+        self.appends += 1
+        self._on_commit(batch)
+
+    async def drain(self) -> None:
+        """Wait until every submitted result is committed."""
+        await self.idle.wait_for(lambda: not self.uncommitted)

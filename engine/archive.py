@@ -1,0 +1,310 @@
+"""The evaluation archive: append-only zarr arrays under ``RUN_DIR/archive.zarr``.
+
+One row per archived evaluation, one zarr array per column (see :data:`COLUMNS` and
+docs/archive.md). Arrays are allocated in whole chunks ahead of the data (their shape is a
+capacity); the group attribute ``committed_rows`` says how many rows are valid and is
+written *after* the rows' data. A reader slices every array to ``committed_rows``, so it
+never sees a half-written row, even while another process appends.
+
+Only :class:`ArchiveWriter` writes, one batch of rows per call (one zarr write per
+column), and only past ``committed_rows``: committed rows are never changed. zarr's local
+store replaces a chunk file atomically, so a chunk that holds committed rows is only ever
+swapped for a copy holding the same committed rows plus new ones.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+ARCHIVE_FORMAT = "segevo-archive"
+ARCHIVE_VERSION = 1
+ARCHIVE_DIRNAME = "archive.zarr"
+DEFAULT_CHUNK_ROWS = 1024
+
+_INT64_FILL = np.iinfo(np.int64).min
+_INT32_FILL = np.iinfo(np.int32).min
+
+
+@dataclass(frozen=True)
+class Column:
+    """One archive array: dtype, fill value of unwritten rows, meaning."""
+
+    dtype: str
+    fill: float | int
+    doc: str
+
+
+COLUMNS: dict[str, Column] = {
+    "task_id": Column("int64", _INT64_FILL, "the task's id, unique within the run"),
+    "x": Column("int64", _INT64_FILL, "the architecture (2-D: rows x digits)"),
+    "acc": Column("float64", math.nan, "accuracy from the high-fidelity evaluation"),
+    "lat_ms": Column("float64", math.nan, "latency measured by the evaluator (NaN if none)"),
+    "lat_pred_ms": Column("float64", math.nan, "latency predicted at proposal time (the LUT)"),
+    "acc_pred": Column("float64", math.nan, "accuracy predicted at proposal time (NaN if none)"),
+    "predictor_version": Column(
+        "int32", _INT32_FILL, "version of the surrogate that predicted acc_pred (-1: none)"
+    ),
+    "evaluator": Column("int32", _INT32_FILL, "index into the attribute 'evaluators' (names)"),
+    "t_submit": Column("float64", math.nan, "unix time the task was created"),
+    "t_done": Column("float64", math.nan, "unix time the result was accepted"),
+}
+ROW_COLUMNS = tuple(name for name in COLUMNS if name != "evaluator")
+"""Columns a caller supplies to :meth:`ArchiveWriter.append` (plus ``evaluator`` names)."""
+
+
+class ArchiveError(ValueError):
+    """The archive is missing, of another format or version, or unreadable."""
+
+
+class ArchiveCorruptError(ArchiveError):
+    """A chunk or metadata file of the archive cannot be decoded."""
+
+
+def archive_path(location: str | Path) -> Path:
+    """``location`` itself if it is an ``archive.zarr`` folder, else ``location/archive.zarr``."""
+    path = Path(location)
+    if path.name.endswith(".zarr"):
+        return path
+    return path / ARCHIVE_DIRNAME
+
+
+def _open_group(path: Path, mode: str) -> zarr.Group:
+    if not (path / "zarr.json").is_file():
+        raise ArchiveError(f"{path} is not a segevo archive (no zarr.json)")
+    try:
+        group = zarr.open_group(str(path), mode=mode)  # type: ignore[arg-type]
+    except Exception as exc:  # zarr raises many kinds for broken metadata
+        raise ArchiveCorruptError(f"{path}: cannot open the archive's metadata: {exc}") from exc
+    attrs = group.attrs.asdict()
+    if attrs.get("format") != ARCHIVE_FORMAT:
+        raise ArchiveError(f"{path} is not a segevo archive (format {attrs.get('format')!r})")
+    if attrs.get("version") != ARCHIVE_VERSION:
+        raise ArchiveError(
+            f"{path} is archive version {attrs.get('version')!r}; this segevo reads version "
+            f"{ARCHIVE_VERSION}"
+        )
+    return group
+
+
+class ArchiveWriter:
+    """The single writer of an archive (the Archive actor owns one)."""
+
+    def __init__(self, path: Path, group: zarr.Group) -> None:
+        self.path = path
+        self._group = group
+        self._arrays = {name: group[name] for name in COLUMNS}
+        attrs = group.attrs.asdict()
+        self.committed_rows: int = int(attrs["committed_rows"])
+        self.n_var: int = int(attrs["n_var"])
+        self.evaluators: list[str] = list(attrs.get("evaluators", []))
+        self._evaluator_index = {name: i for i, name in enumerate(self.evaluators)}
+        self._capacity = int(self._arrays["acc"].shape[0])
+        self._chunk_rows = int(self._arrays["acc"].chunks[0])
+
+    @classmethod
+    def create(
+        cls, location: str | Path, n_var: int, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> ArchiveWriter:
+        """Create a new, empty archive (refuses to overwrite an existing one)."""
+        if n_var < 1:
+            raise ValueError(f"n_var must be >= 1, got {n_var}")
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        path = archive_path(location)
+        if path.exists():
+            raise ArchiveError(f"{path} already exists; an archive is never overwritten")
+        group = zarr.open_group(str(path), mode="w-")
+        for name, column in COLUMNS.items():
+            shape: tuple[int, ...] = (chunk_rows, n_var) if name == "x" else (chunk_rows,)
+            chunks: tuple[int, ...] = (chunk_rows, n_var) if name == "x" else (chunk_rows,)
+            array = group.create_array(
+                name, shape=shape, chunks=chunks, dtype=column.dtype, fill_value=column.fill
+            )
+            array.attrs["doc"] = column.doc
+        group.attrs.update(
+            {
+                "format": ARCHIVE_FORMAT,
+                "version": ARCHIVE_VERSION,
+                "n_var": int(n_var),
+                "created": time.time(),
+                "evaluators": [],
+                "committed_rows": 0,
+            }
+        )
+        return cls(path, group)
+
+    @classmethod
+    def open(cls, location: str | Path) -> ArchiveWriter:
+        """Open an existing archive to append after its committed rows (resume)."""
+        path = archive_path(location)
+        return cls(path, _open_group(path, "r+"))
+
+    def evaluator_index(self, name: str) -> int:
+        """The integer stored in the ``evaluator`` column for an evaluator's name."""
+        index = self._evaluator_index.get(name)
+        if index is None:
+            index = len(self.evaluators)
+            self.evaluators.append(name)
+            self._evaluator_index[name] = index
+        return index
+
+    def append(self, rows: Mapping[str, Any], evaluator_names: Sequence[str]) -> int:
+        """Append a batch of rows (one zarr write per column); returns ``committed_rows``.
+
+        ``rows`` maps every name in :data:`ROW_COLUMNS` to equally long arrays (``x`` of
+        shape ``[n, n_var]``); ``evaluator_names`` gives each row's evaluator.
+        """
+        n = len(evaluator_names)
+        if n == 0:
+            return self.committed_rows
+        data: dict[str, np.ndarray] = {}
+        for name in ROW_COLUMNS:
+            if name not in rows:
+                raise ValueError(f"append needs column {name!r}; columns are {list(ROW_COLUMNS)}")
+            array = np.asarray(rows[name], dtype=COLUMNS[name].dtype)
+            expected = (n, self.n_var) if name == "x" else (n,)
+            if array.shape != expected:
+                raise ValueError(f"column {name!r} has shape {array.shape}, expected {expected}")
+            data[name] = array
+        unknown = set(rows) - set(ROW_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown archive columns {sorted(unknown)}; known: {list(COLUMNS)}")
+        data["evaluator"] = np.asarray(
+            [self.evaluator_index(name) for name in evaluator_names], dtype=np.int32
+        )
+        start = self.committed_rows
+        stop = start + n
+        if stop > self._capacity:
+            self._grow(stop)
+        for name, array in data.items():
+            self._arrays[name][start:stop] = array
+        # The commit point: readers trust rows below committed_rows only.
+        self._group.attrs.update({"evaluators": list(self.evaluators), "committed_rows": stop})
+        self.committed_rows = stop
+        return stop
+
+    def _grow(self, needed: int) -> None:
+        capacity = max(self._capacity * 2, needed)
+        capacity = -(-capacity // self._chunk_rows) * self._chunk_rows
+        for name, array in self._arrays.items():
+            array.resize((capacity, self.n_var) if name == "x" else (capacity,))
+        self._capacity = capacity
+
+
+@dataclass
+class ArchiveData:
+    """Committed rows of an archive as numpy arrays (``x`` is ``[n, n_var]``)."""
+
+    path: Path
+    start: int
+    committed_rows: int
+    columns: dict[str, np.ndarray]
+    evaluators: list[str]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def __len__(self) -> int:
+        return int(self.columns["task_id"].shape[0])
+
+    @property
+    def evaluator_names(self) -> np.ndarray:
+        """Each row's evaluator name (object array)."""
+        names = np.asarray([*self.evaluators, ""], dtype=object)
+        index = self.columns["evaluator"]
+        return names[np.where((index >= 0) & (index < len(self.evaluators)), index, -1)]
+
+    def frame(self) -> Any:
+        """The rows as a pandas DataFrame: ``x0..x{n-1}`` columns, then the others."""
+        import pandas as pd
+
+        x = self.columns["x"]
+        data: dict[str, Any] = {f"x{i}": x[:, i] for i in range(x.shape[1])}
+        for name in COLUMNS:
+            if name == "x":
+                continue
+            data[name] = self.evaluator_names if name == "evaluator" else self.columns[name]
+        return pd.DataFrame(data)
+
+
+def open_archive(
+    location: str | Path, *, start: int = 0, stop: int | None = None, retries: int = 3
+) -> ArchiveData:
+    """Read the committed rows ``[start, stop)`` of a run's archive (all by default).
+
+    ``location`` is a run directory or an ``archive.zarr`` folder. Safe while another
+    process appends: the row count is read first and every array is sliced to it.
+    A chunk that cannot be decoded raises :class:`ArchiveCorruptError` naming the array.
+    """
+    path = archive_path(location)
+    last_error: Exception | None = None
+    for _ in range(max(1, retries)):
+        try:
+            return _read(path, start, stop)
+        except ArchiveCorruptError as exc:
+            # A reader racing a writer on a non-atomic store could see a partial file;
+            # a persistent failure is a real corruption.
+            last_error = exc
+            time.sleep(0.05)
+    assert last_error is not None
+    raise last_error
+
+
+def _read(path: Path, start: int, stop: int | None) -> ArchiveData:
+    group = _open_group(path, "r")
+    attrs = group.attrs.asdict()
+    committed = int(attrs["committed_rows"])
+    evaluators = list(attrs.get("evaluators", []))
+    n_var = int(attrs["n_var"])
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    stop = committed if stop is None else min(int(stop), committed)
+    start = min(start, stop)
+    columns: dict[str, np.ndarray] = {}
+    for name in COLUMNS:
+        try:
+            array = group[name]
+        except KeyError:
+            raise ArchiveCorruptError(f"{path}: array {name!r} is missing") from None
+        if array.shape[0] < stop:
+            raise ArchiveCorruptError(
+                f"{path}: array {name!r} holds {array.shape[0]} rows but {committed} are committed"
+            )
+        try:
+            columns[name] = np.asarray(array[start:stop])
+        except Exception as exc:  # codec / file errors from zarr and numcodecs
+            raise ArchiveCorruptError(
+                f"{path}: array {name!r} rows {start}..{stop} cannot be read ({type(exc).__name__}: "
+                f"{exc}); a chunk file is truncated or corrupt"
+            ) from exc
+    if columns["x"].ndim != 2 or columns["x"].shape[1] != n_var:
+        raise ArchiveCorruptError(
+            f"{path}: array 'x' has shape {columns['x'].shape}, n_var {n_var}"
+        )
+    _check_filled(path, start, columns)
+    return ArchiveData(path, start, committed, columns, evaluators)
+
+
+def _check_filled(path: Path, start: int, columns: dict[str, np.ndarray]) -> None:
+    """Committed rows never hold fill values; where they do, a chunk file went missing."""
+    unwritten = (
+        (columns["task_id"] == _INT64_FILL)
+        | np.any(columns["x"] == _INT64_FILL, axis=1)
+        | ~np.isfinite(columns["acc"])
+        | ~np.isfinite(columns["t_done"])
+        | (columns["evaluator"] == _INT32_FILL)
+    )
+    if unwritten.any():
+        rows = np.flatnonzero(unwritten) + start
+        raise ArchiveCorruptError(
+            f"{path}: committed rows {int(rows[0])}..{int(rows[-1])} hold unwritten values "
+            f"({rows.size} rows); a chunk file is missing or was replaced"
+        )

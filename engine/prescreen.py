@@ -1,0 +1,261 @@
+"""Pre-screening: which of the MOEA's candidates get the expensive evaluation.
+
+``prescreen(method, X, acc_pred, lat_pred, k, acc_done=..., lat_done=..., rng=...)``
+returns indices of exactly ``min(k, C)`` distinct eligible candidates, where a candidate
+is eligible unless it repeats an earlier candidate or a row of ``exclude`` (the
+architectures already evaluated or pending). Methods (paper Sec. III-E, Sec. V-B):
+
+``hierarchical`` (the paper's Algorithm 4)
+    The non-dominated evaluated architectures' high-fidelity latencies are the ``fixed``
+    sample; the candidates' latencies come from the look-up table. For each subset size
+    ``k' = 1..k``, ``_core.ks_subset_select`` picks the ``k'`` candidates that make
+    ``fixed + chosen`` closest to a uniform distribution on ``[lo, hi]`` (Eq. 8); the size
+    with the smallest K-S statistic wins (ties go to the larger size), which solves Eq. 8's
+    ``|x| <= K``. The remaining slots are filled by predicted accuracy, best first.
+    **Range of interest**: ``[lo, hi]`` spans the latencies of the evaluated front and of
+    the candidates together. The candidates are NSGA-II's approximation of the predicted
+    front, so this is the latency range in which the front can still be improved; it
+    stretches as the search reaches faster or slower architectures, and it does not need
+    the user to know the device's latency range in advance.
+``survival``
+    NSGA-II's environmental survival (rank, then crowding distance) over the evaluated
+    architectures (true objectives) merged with the candidates (predicted objectives).
+``hv``
+    Greedy hypervolume contribution: repeatedly take the candidate whose predicted point
+    adds the most hypervolume to the evaluated front plus the candidates taken so far
+    (objectives normalised over all these points, reference 1.1); once no candidate adds
+    any, the rest follow the ``survival`` order.
+``latency``
+    Uniform spread in latency only: ``ks_subset_select`` on the candidates' latencies over
+    their own range, without the evaluated front.
+``random``
+    A uniformly random subset.
+
+All functions are pure: randomness only from the ``rng`` argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from segevo.engine._kernels import (
+    hypervolume_2d,
+    ks_statistic,
+    ks_subset_select,
+    nondominated_rank,
+)
+from segevo.engine.moea import rank_and_crowding
+
+__all__ = ["PRESCREENS", "eligible_candidates", "prescreen"]
+
+PRESCREENS: tuple[str, ...] = ("hierarchical", "survival", "hv", "latency", "random")
+"""Names accepted by :func:`prescreen`."""
+
+
+def _row_keys(X: np.ndarray) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.int64)
+    return X.view(np.dtype((np.void, 8 * X.shape[1]))).ravel()
+
+
+def eligible_candidates(X: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row of ``X`` not in ``exclude``."""
+    X = np.ascontiguousarray(X, dtype=np.int64)
+    if X.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = _row_keys(X)
+    _, first = np.unique(keys, return_index=True)
+    keep = np.zeros(X.shape[0], dtype=bool)
+    keep[first] = True
+    if exclude is not None and len(exclude):
+        exclude = np.ascontiguousarray(exclude, dtype=np.int64)
+        if exclude.ndim != 2 or exclude.shape[1] != X.shape[1]:
+            raise ValueError(f"exclude must have shape [n, {X.shape[1]}], got {exclude.shape}")
+        keep &= ~np.isin(keys, _row_keys(exclude))
+    return np.flatnonzero(keep)
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def _by_accuracy(acc: np.ndarray) -> np.ndarray:
+    return np.argsort(-acc, kind="stable")
+
+
+def _fill(first: np.ndarray, preference: np.ndarray, k: int) -> np.ndarray:
+    """``first`` followed by the best of ``preference`` not already in it, ``k`` in all."""
+    rest = preference[~np.isin(preference, first)]
+    return np.concatenate([first, rest])[:k].astype(np.int64)
+
+
+def _front_latency(acc_done: np.ndarray, lat_done: np.ndarray) -> np.ndarray:
+    if acc_done.size == 0:
+        return np.zeros(0)
+    rank = nondominated_rank(np.column_stack([-acc_done, lat_done]))
+    return lat_done[rank == 0]
+
+
+def _hierarchical(
+    acc: np.ndarray,
+    lat: np.ndarray,
+    k: int,
+    acc_done: np.ndarray,
+    lat_done: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    fixed = _front_latency(acc_done, lat_done)
+    both = np.concatenate([fixed, lat])
+    lo, hi = float(both.min()), float(both.max())
+    chosen = np.zeros(0, dtype=np.int64)
+    if hi > lo:
+        best = np.inf
+        for size in range(1, k + 1):
+            subset = ks_subset_select(lat, fixed, size, lo, hi, seed=_seed(rng))
+            d = ks_statistic(np.concatenate([fixed, lat[subset]]), lo, hi)
+            if d <= best:
+                best, chosen = d, subset
+    return _fill(chosen, _by_accuracy(acc), k)
+
+
+def _survival_preference(
+    acc: np.ndarray, lat: np.ndarray, acc_done: np.ndarray, lat_done: np.ndarray
+) -> np.ndarray:
+    """Candidates ordered by NSGA-II survival among evaluated + candidate points."""
+    F = np.concatenate([np.column_stack([-acc_done, lat_done]), np.column_stack([-acc, lat])])
+    rank, crowding = rank_and_crowding(F)
+    n_done = acc_done.size
+    return np.lexsort((-crowding[n_done:], rank[n_done:]))
+
+
+def _survival(
+    acc: np.ndarray,
+    lat: np.ndarray,
+    k: int,
+    acc_done: np.ndarray,
+    lat_done: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    return _survival_preference(acc, lat, acc_done, lat_done)[:k].astype(np.int64)
+
+
+def _hv(
+    acc: np.ndarray,
+    lat: np.ndarray,
+    k: int,
+    acc_done: np.ndarray,
+    lat_done: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    cand = np.column_stack([-acc, lat])
+    done = np.column_stack([-acc_done, lat_done])
+    if done.shape[0]:
+        done = done[nondominated_rank(done) == 0]
+    points = np.concatenate([done, cand])
+    ideal, nadir = points.min(axis=0), points.max(axis=0)
+    scale = np.where(nadir > ideal, nadir - ideal, 1.0)
+    cand_n, current = (cand - ideal) / scale, (done - ideal) / scale
+    ref = np.array([1.1, 1.1])
+    chosen: list[int] = []
+    available = np.ones(cand.shape[0], dtype=bool)
+    base = hypervolume_2d(current, ref) if current.shape[0] else 0.0
+    while len(chosen) < k:
+        gains = np.full(cand.shape[0], -np.inf)
+        for i in np.flatnonzero(available):
+            gains[i] = hypervolume_2d(np.concatenate([current, cand_n[i : i + 1]]), ref) - base
+        best = int(np.argmax(gains))
+        if not gains[best] > 0:
+            break
+        chosen.append(best)
+        available[best] = False
+        current = np.concatenate([current, cand_n[best : best + 1]])
+        base += gains[best]
+    preference = _survival_preference(acc, lat, acc_done, lat_done)
+    return _fill(np.array(chosen, dtype=np.int64), preference, k)
+
+
+def _latency(
+    acc: np.ndarray,
+    lat: np.ndarray,
+    k: int,
+    acc_done: np.ndarray,
+    lat_done: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    lo, hi = float(lat.min()), float(lat.max())
+    if hi > lo:
+        chosen = ks_subset_select(lat, np.zeros(0), k, lo, hi, seed=_seed(rng))
+    else:
+        chosen = np.zeros(0, dtype=np.int64)
+    return _fill(chosen, rng.permutation(lat.size), k)
+
+
+def _random(
+    acc: np.ndarray,
+    lat: np.ndarray,
+    k: int,
+    acc_done: np.ndarray,
+    lat_done: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    return rng.choice(lat.size, size=k, replace=False).astype(np.int64)
+
+
+_METHODS: dict[str, Callable[..., np.ndarray]] = {
+    "hierarchical": _hierarchical,
+    "survival": _survival,
+    "hv": _hv,
+    "latency": _latency,
+    "random": _random,
+}
+
+
+def _vector(name: str, value: np.ndarray, n: int | None = None) -> np.ndarray:
+    value = np.asarray(value, dtype=np.float64).ravel()
+    if n is not None and value.size != n:
+        raise ValueError(f"{name} needs {n} values, got {value.size}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} must be finite")
+    return value
+
+
+def prescreen(
+    method: str,
+    X: np.ndarray,
+    acc_pred: np.ndarray,
+    lat_pred: np.ndarray,
+    k: int,
+    *,
+    acc_done: np.ndarray,
+    lat_done: np.ndarray,
+    rng: np.random.Generator,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices into ``X`` of the candidates to evaluate, in order of preference.
+
+    ``X`` ``[C, n_var]`` are the candidates with predicted accuracy ``acc_pred`` and
+    look-up-table latency ``lat_pred``; ``acc_done``/``lat_done`` are the evaluated
+    architectures' accuracy and high-fidelity latency; ``exclude`` holds rows that must
+    not be chosen (evaluated or pending). Returns ``min(k, eligible)`` distinct indices.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"unknown pre-screen {method!r}; choose one of {list(PRESCREENS)}")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
+        raise ValueError(f"k must be an integer >= 0, got {k!r}")
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a [C, n_var] array, got shape {X.shape}")
+    acc_pred = _vector("acc_pred", acc_pred, X.shape[0])
+    lat_pred = _vector("lat_pred", lat_pred, X.shape[0])
+    acc_done = _vector("acc_done", acc_done)
+    lat_done = _vector("lat_done", lat_done, acc_done.size)
+    eligible = eligible_candidates(X, exclude)
+    k = min(int(k), eligible.size)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k == eligible.size:
+        local = _by_accuracy(acc_pred[eligible])
+    else:
+        local = _METHODS[method](acc_pred[eligible], lat_pred[eligible], k, acc_done, lat_done, rng)
+    return eligible[local]

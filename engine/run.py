@@ -1,0 +1,596 @@
+"""The coordinator: wires the actors together and runs a search to its budget.
+
+::
+
+    Proposer (strategy.propose: NSGA-II on predicted acc + LUT latency, pre-screening)
+       -> Dispatcher (queue, leases) <-> Evaluators (local tasks, or remote over TCP)
+       -> Archive (single writer, zarr) -> Surrogate (strategy.fit_model) -> Proposer
+    Server: TCP listener for evaluators and query clients
+
+Every actor is an anyio task started with ``task_group.start`` (it reports readiness
+through ``task_status.started()``); blocking work (surrogate fits, proposals, zarr
+writes, evaluations) runs in worker threads behind capacity limiters, so the event loop
+only moves messages and answers queries. ``Coordinator.create`` starts a new run
+directory; ``Coordinator.resume`` rebuilds the state of a stopped or killed run from its
+directory and continues to the same budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+
+from segevo.engine.actors.archive_actor import ArchiveActor, ArchiveMirror
+from segevo.engine.actors.dispatcher import Accepted, Dispatcher, Refused, TaskRecord, Worker
+from segevo.engine.actors.evaluator import LocalEvaluator
+from segevo.engine.actors.proposer import ProposerActor
+from segevo.engine.actors.surrogate import SurrogateActor
+from segevo.engine.archive import ArchiveWriter, open_archive
+from segevo.engine.config import RunConfig
+from segevo.engine.problem import Problem, load_problem
+from segevo.engine.rundir import RunDir, RunDirError
+from segevo.engine.server import Server
+from segevo.engine.strategies import make_strategy
+from segevo.engine.strategies.base import Proposal, Strategy
+from segevo.engine.wire import parse_endpoint
+
+log = logging.getLogger("segevo.engine.run")
+
+STATE_VERSION = 1
+MAX_LEASES_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a run ended."""
+
+    run_dir: Path
+    evaluations: int
+    budget: int
+    finished: bool
+    reason: str
+    front_size: int
+    hypervolume: float
+    elapsed_s: float
+
+
+def default_hv_reference(problem: Problem) -> tuple[float, float]:
+    """Reference point (accuracy, latency ms) for the hypervolume, fixed for the whole run."""
+    bounds = problem.objective_bounds()
+    if bounds is not None:
+        return float(bounds["acc"][0]), float(bounds["lat_ms"][1])
+    corners = np.stack([problem.lower, problem.upper]).astype(np.int64)
+    return 0.0, float(1.1 * np.max(problem.latency(problem.repair(corners))))
+
+
+class Coordinator:
+    """One search: owns the run directory, the actors and the server."""
+
+    def __init__(
+        self,
+        rundir: RunDir,
+        config: RunConfig,
+        *,
+        resumed: bool,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        progress_interval_s: float = 1.0,
+        handle_signals: bool = False,
+    ) -> None:
+        self.rundir = rundir
+        self.config = config
+        self.resumed = resumed
+        self.on_progress = on_progress
+        self.progress_interval_s = progress_interval_s
+        self.handle_signals = handle_signals
+        self.generation = 0
+        self.next_task_id = 0
+        self.exhausted = False
+        self.staged: list[TaskRecord] = []
+        self._known: set[tuple[int, ...]] = set()
+        self._stop_reason: str | None = None
+        self._started = time.monotonic()
+        self._evaluations_at_start = 0
+        self._prepared = False
+        self.bound = None
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def create(cls, config: RunConfig, run_dir: str | Path, **options: Any) -> Coordinator:
+        """A new run in a new (or empty) run directory."""
+        problem = load_problem(config.problem, **config.problem_options)
+        if config.hv_reference is None:
+            config = config.replace(hv_reference=list(default_hv_reference(problem)))
+        rundir = RunDir.create(run_dir, config)
+        coordinator = cls(rundir, config, resumed=False, **options)
+        coordinator._problem = problem
+        return coordinator
+
+    @classmethod
+    def resume(
+        cls,
+        run_dir: str | Path,
+        *,
+        evaluators: int | None = None,
+        listen: str | None = None,
+        **options: Any,
+    ) -> Coordinator:
+        """Continue the run in ``run_dir`` (``evaluators``/``listen`` may change)."""
+        rundir = RunDir.open(run_dir)
+        config = rundir.load_config()
+        changes: dict[str, Any] = {}
+        if evaluators is not None:
+            changes["evaluators"] = evaluators
+        if listen is not None:
+            changes["listen"] = listen
+        if changes:
+            config = config.replace(**changes)
+            rundir.save_config(config)
+        coordinator = cls(rundir, config, resumed=True, **options)
+        coordinator._problem = load_problem(config.problem, **config.problem_options)
+        return coordinator
+
+    def _prepare(self) -> None:
+        self.rundir.acquire()
+        config = self.config
+        problem: Problem = self._problem
+        self.problem = problem
+        self.strategy: Strategy = make_strategy(
+            config.strategy,
+            problem,
+            seed=config.seed,
+            surrogate=config.surrogate,
+            prescreen=config.prescreen,
+            surrogate_options=config.surrogate_options or None,
+            moea_options=config.moea_options or None,
+        )
+        self.dispatcher = Dispatcher(
+            lease_s=config.lease_s,
+            task_timeout_s=config.task_timeout_s,
+            max_attempts=config.max_attempts,
+            on_event=self.log_event,
+        )
+        self.changed = self.dispatcher.changed
+        self._state_lock = anyio.Lock()
+        self._io_limiter = anyio.CapacityLimiter(1)
+        if self.resumed:
+            writer, restored = self._restore()
+        else:
+            writer = ArchiveWriter.create(self.rundir.path, problem.n_var)
+            self.mirror = ArchiveMirror(problem.n_var)
+            self.rng = np.random.default_rng(config.seed)
+            restored = []
+        self.archive = ArchiveActor(
+            writer,
+            self.mirror,
+            save_state=self.rundir.save_state,
+            snapshot=self.snapshot,
+            state_lock=self._state_lock,
+            on_commit=self._on_commit,
+            limiter=self._io_limiter,
+        )
+        self.surrogate = SurrogateActor(
+            self.strategy,
+            self.mirror,
+            refit_every=config.refit_every,
+            limiter=anyio.CapacityLimiter(1),
+            periodic=not config.sync,
+            on_event=self.log_event,
+        )
+        self.proposer = ProposerActor(
+            self,
+            self.strategy,
+            self.mirror,
+            self.dispatcher,
+            self.surrogate,
+            batch=config.batch,
+            sync=config.sync,
+            low_water=config.low_water,
+            limiter=anyio.CapacityLimiter(1),
+            on_event=self.log_event,
+        )
+        token = self.rundir.token() if config.auth else None
+        self.server = Server(
+            self,
+            endpoint=parse_endpoint(config.listen),
+            token=token,
+            run_id=self.rundir.run_id,
+            lease_s=config.lease_s,
+            heartbeat_s=config.heartbeat_s,
+            max_frame=config.max_frame,
+            max_connections=config.max_connections,
+            on_event=self.log_event,
+        )
+        evaluation_limiter = anyio.CapacityLimiter(max(1, config.evaluators))
+        self.local_evaluators = [
+            LocalEvaluator(
+                f"local-{i}",
+                problem.evaluate,
+                self.dispatcher,
+                on_result=self.report_result,
+                on_failure=self.report_failure,
+                limiter=evaluation_limiter,
+            )
+            for i in range(config.evaluators)
+        ]
+        self._restored = restored
+        self._evaluations_at_start = self.mirror.n
+        self._prepared = True
+
+    def _restore(self) -> tuple[ArchiveWriter, list[TaskRecord]]:
+        """Archive, RNG, task ids and pending tasks from the run directory."""
+        writer = ArchiveWriter.open(self.rundir.path)
+        data = open_archive(self.rundir.path)
+        if data["x"].shape[1] != self.problem.n_var:
+            raise RunDirError(
+                f"{self.rundir.path}: the archive has {data['x'].shape[1]} digits per "
+                f"architecture but the problem has {self.problem.n_var}"
+            )
+        self.mirror = ArchiveMirror.from_data(data)
+        done_ids = {int(i) for i in self.mirror.task_id}
+        self.dispatcher.completed_ids.update(done_ids)
+        self._known.update(map(tuple, self.mirror.X.tolist()))
+        state = self.rundir.load_state()
+        restored: list[TaskRecord] = []
+        if state is None:
+            self.rng = np.random.default_rng([self.config.seed, self.mirror.n])
+            self.next_task_id = max(done_ids, default=-1) + 1
+            return writer, restored
+        if state.get("version") != STATE_VERSION:
+            raise RunDirError(
+                f"{self.rundir.state_path} has state version {state.get('version')!r}; this "
+                f"segevo reads version {STATE_VERSION}"
+            )
+        try:
+            self.rng = np.random.default_rng()
+            self.rng.bit_generator.state = state["rng"]
+            self.next_task_id = int(state["next_task_id"])
+            self.generation = int(state.get("generation", 0))
+            self.dispatcher.abandoned_ids.update(int(i) for i in state.get("abandoned", []))
+            for item in state.get("tasks", []):
+                task = TaskRecord.from_state(item)
+                if task.id in done_ids or tuple(task.x) in self._known:
+                    continue  # archived just before the kill, after the state was saved
+                restored.append(task)
+                self._known.add(tuple(task.x))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(f"{self.rundir.state_path} is damaged: {exc}") from exc
+        self.next_task_id = max(self.next_task_id, max(done_ids, default=-1) + 1)
+        return writer, restored
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def log_event(self, event: str, **fields: Any) -> None:
+        """Append to the run's event log (and the Python log)."""
+        self.rundir.log_event(event, **fields)
+        log.debug("%s %s", event, fields)
+
+    def problem_spec(self) -> dict[str, Any]:
+        return self.problem.spec()
+
+    def unfinished(self) -> int:
+        """Tasks created but not archived yet (staged, queued, leased, being written)."""
+        return len(self.staged) + self.dispatcher.pending + len(self.archive.uncommitted)
+
+    def budget_left(self) -> int:
+        return self.config.evaluations - self.mirror.n - self.unfinished()
+
+    def pending_x(self) -> np.ndarray:
+        rows = [t.x for t in self.dispatcher.tasks.values()]
+        rows += [a.task.x for a in self.archive.uncommitted.values()]
+        rows += [t.x for t in self.staged]
+        return np.asarray(rows, dtype=np.int64).reshape(len(rows), self.problem.n_var)
+
+    def next_seed(self) -> int:
+        return int(self.rng.integers(0, 2**63 - 1))
+
+    def mark_exhausted(self) -> None:
+        if not self.exhausted:
+            self.exhausted = True
+            self.log_event("exhausted", evaluations=self.mirror.n, pending=self.unfinished())
+            self.changed.notify()
+
+    def snapshot(self, exclude: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
+        """The resumable state (everything not in the archive), as plain JSON data."""
+        tasks = [t.to_state() for t in self.dispatcher.tasks.values()]
+        tasks += [
+            a.task.to_state() for i, a in self.archive.uncommitted.items() if i not in exclude
+        ]
+        tasks += [t.to_state() for t in self.staged]
+        return {
+            "version": STATE_VERSION,
+            "rng": self.rng.bit_generator.state,
+            "next_task_id": self.next_task_id,
+            "generation": self.generation,
+            "abandoned": sorted(self.dispatcher.abandoned_ids),
+            "tasks": tasks,
+        }
+
+    async def persist(self) -> None:
+        """Save the state file now (serialised with the archive's commits)."""
+        async with self._state_lock:
+            state = self.snapshot()
+            await anyio.to_thread.run_sync(self.rundir.save_state, state, limiter=self._io_limiter)
+
+    def _make_tasks(
+        self, X: np.ndarray, acc_pred: np.ndarray, lat_pred: np.ndarray, version: int
+    ) -> list[TaskRecord]:
+        now = time.time()
+        tasks = []
+        for x, a, lat in zip(X.tolist(), acc_pred.tolist(), lat_pred.tolist(), strict=True):
+            key = tuple(x)
+            if key in self._known:
+                continue  # the strategy promises no repeats; this guards exactly-once anyway
+            if len(tasks) >= self.budget_left():
+                break
+            self._known.add(key)
+            tasks.append(TaskRecord(self.next_task_id, x, float(a), float(lat), version, now))
+            self.next_task_id += 1
+        return tasks
+
+    async def add_tasks(self, proposal: Proposal, predictor_version: int) -> int:
+        """Persist new tasks (with the RNG state that made them), then queue them."""
+        tasks = self._make_tasks(
+            np.asarray(proposal.X), proposal.acc_pred, proposal.lat_pred, predictor_version
+        )
+        if not tasks:
+            return 0
+        self.staged.extend(tasks)
+        try:
+            await self.persist()
+        finally:
+            self.staged = [t for t in self.staged if t not in tasks]
+        self.dispatcher.submit(tasks)
+        return len(tasks)
+
+    # -- results -------------------------------------------------------------------------
+    def report_result(
+        self, worker: Worker, task_id: int, acc: float, lat_ms: float | None, eval_s: float
+    ) -> bool:
+        """An evaluator's result: archived if accepted, else refused with a logged reason."""
+        try:
+            accepted = self.dispatcher.complete(worker, task_id, acc, lat_ms, eval_s)
+        except Refused as exc:
+            self.log_event("result_refused", task=task_id, evaluator=worker.name, reason=str(exc))
+            log.warning("refused a result from %s: %s", worker.name, exc)
+            return False
+        self.archive.submit(accepted)
+        return True
+
+    def report_failure(self, worker: Worker, task_id: int, reason: str) -> None:
+        self.log_event("task_failed", task=task_id, evaluator=worker.name, reason=reason)
+        try:
+            self.dispatcher.fail(worker, task_id, reason)
+        except Refused as exc:
+            self.log_event("failure_refused", task=task_id, evaluator=worker.name, reason=str(exc))
+
+    def _on_commit(self, batch: Sequence[Accepted]) -> None:
+        self.surrogate.rows_committed()
+        self.changed.notify()
+
+    # -- queries -------------------------------------------------------------------------
+    def finish_reason(self) -> str | None:
+        if self._stop_reason is not None:
+            return self._stop_reason
+        if self.mirror.n >= self.config.evaluations:
+            return "budget reached"
+        if self.exhausted and self.unfinished() == 0:
+            return "search space exhausted"
+        return None
+
+    def query(self, q: str, since: int | None = None, limit: int | None = None) -> dict[str, Any]:
+        """Answer ``status``, ``front`` or ``rows`` from memory (fast; the event loop calls it)."""
+        if q == "status":
+            return self.status()
+        if q == "front":
+            return self.front()
+        if q == "rows":
+            return self.rows(since or 0, limit)
+        raise ValueError(f"unknown query {q!r}; known: status, front, rows")
+
+    def status(self) -> dict[str, Any]:
+        mirror = self.mirror
+        reference = self.config.hv_reference or default_hv_reference(self.problem)
+        elapsed = time.monotonic() - self._started
+        done_now = mirror.n - self._evaluations_at_start
+        workers = list(self.dispatcher.workers.values())
+        reason = self.finish_reason()
+        return {
+            "run": self.rundir.run_id,
+            "run_dir": str(self.rundir.path),
+            "mode": "sync" if self.config.sync else "steady",
+            "strategy": self.config.strategy,
+            "evaluations": mirror.n,
+            "budget": self.config.evaluations,
+            "pending": self.unfinished(),
+            "queued": self.dispatcher.queued,
+            "leased": self.dispatcher.leased,
+            "leases": self.dispatcher.lease_view()[:MAX_LEASES_SHOWN],
+            "evaluators_connected": len(workers),
+            "evaluators": [w.name for w in workers][:MAX_LEASES_SHOWN],
+            "front_size": int(mirror.front_rows().size),
+            "hypervolume": mirror.hypervolume(tuple(reference)),
+            "hv_reference": list(reference),
+            "surrogate_version": self.surrogate.version,
+            "generation": self.generation,
+            "proposals": self.proposer.proposals,
+            "proposing": self.proposer.busy,
+            "abandoned": len(self.dispatcher.abandoned_ids),
+            "refused_connections": self.server.refused,
+            "archive_appends": self.archive.appends,
+            "elapsed_s": round(elapsed, 3),
+            "rate_per_s": round(done_now / elapsed, 3) if elapsed > 0 else 0.0,
+            "finished": reason is not None,
+            "reason": reason or "",
+        }
+
+    def front(self) -> dict[str, Any]:
+        mirror = self.mirror
+        rows = mirror.front_rows()
+        return {
+            "rows": rows.tolist(),
+            "task_id": mirror.task_id[rows].tolist(),
+            "x": mirror.X[rows].tolist(),
+            "acc": mirror.acc[rows].tolist(),
+            "lat_ms": mirror.latency[rows].tolist(),
+        }
+
+    def rows(self, since: int, limit: int | None) -> dict[str, Any]:
+        mirror = self.mirror
+        row_bytes = 9 * (self.problem.n_var + 12) + 64
+        fits = max(1, (self.config.max_frame - 4096) // row_bytes)
+        limit = min(limit or fits, fits, 50_000)
+        start = min(max(0, since), mirror.n)
+        stop = min(mirror.n, start + limit)
+        columns: dict[str, Any] = {}
+        for name in (
+            "task_id",
+            "x",
+            "acc",
+            "lat_ms",
+            "lat_pred_ms",
+            "acc_pred",
+            "predictor_version",
+            "t_submit",
+            "t_done",
+        ):
+            columns[name] = _plain(mirror.column(name)[start:stop])
+        columns["evaluator"] = mirror.evaluator[start:stop]
+        return {"start": start, "stop": stop, "committed": mirror.n, "columns": columns}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the run to stop (it can be resumed later)."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self.changed.notify()
+
+    async def run(self) -> RunSummary:
+        """Run to the budget (or until stopped); returns a summary."""
+        if not self._prepared:
+            self._prepare()
+        self._started = time.monotonic()
+        self.log_event(
+            "resumed" if self.resumed else "started",
+            evaluations=self.mirror.n,
+            budget=self.config.evaluations,
+            pending=len(self._restored),
+        )
+        finished = False
+        try:
+            async with AsyncExitStack() as stack:
+                tg = await stack.enter_async_context(anyio.create_task_group())
+                await tg.start(self.archive.run)
+                await tg.start(self.surrogate.run)
+                self.bound = await tg.start(self.server.run)
+                self.rundir.write_endpoint(self.bound)
+                self.log_event("listening", endpoint=str(self.bound))
+                await self._seed_tasks()
+                for evaluator in self.local_evaluators:
+                    await tg.start(evaluator.run)
+                await tg.start(self.proposer.run)
+                tg.start_soon(self._reap_leases)
+                if self.on_progress is not None:
+                    tg.start_soon(self._report_progress)
+                if self.handle_signals:
+                    tg.start_soon(self._watch_signals)
+                await self.changed.wait_for(lambda: self.finish_reason() is not None, poll_s=1.0)
+                finished = self._stop_reason is None
+                await self._shutdown(self.finish_reason() or "stopped", finished=finished)
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._final_save(finished)
+        return self.summary(finished)
+
+    async def _seed_tasks(self) -> None:
+        """The initial population (new run) or the restored pending tasks (resume)."""
+        if self.resumed:
+            if self._restored:
+                self.dispatcher.submit(self._restored)
+            if self.mirror.n == 0 and not self._restored:
+                await self._initial_population()
+            return
+        await self._initial_population()
+
+    async def _initial_population(self) -> None:
+        n = min(self.config.initial, self.config.evaluations)
+        X = self.strategy.initial(n, self.rng)
+        lat = self.problem.latency(X) if len(X) else np.zeros(0)
+        await self.add_tasks(Proposal(X, np.full(len(X), np.nan), np.asarray(lat, float)), -1)
+        self.log_event("initial_population", tasks=len(X))
+
+    async def _shutdown(self, reason: str, *, finished: bool) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.server.close(reason, finished=finished)
+            with anyio.move_on_after(60):
+                await self.archive.drain()
+
+    async def _final_save(self, finished: bool) -> None:
+        try:
+            with anyio.move_on_after(60):
+                await self.archive.drain()
+            await self.persist()
+        except Exception:
+            log.exception("saving the final state failed")
+        self.rundir.clear_endpoint()
+        reason = self.finish_reason() or "cancelled"
+        self.log_event(
+            "finished" if finished else "stopped", reason=reason, evaluations=self.mirror.n
+        )
+        self.rundir.close()
+
+    async def _reap_leases(self) -> None:
+        period = max(0.01, min(self.config.lease_s / 4, 1.0))
+        while True:
+            await anyio.sleep(period)
+            self.dispatcher.expire()
+
+    async def _report_progress(self) -> None:
+        assert self.on_progress is not None
+        while True:
+            self.on_progress(self.status())
+            await anyio.sleep(self.progress_interval_s)
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self.log_event("signal", signal=signal.Signals(signum).name)
+                self.stop(f"stopped by {signal.Signals(signum).name}")
+                return
+
+    def summary(self, finished: bool) -> RunSummary:
+        reference = self.config.hv_reference or (0.0, math.inf)
+        return RunSummary(
+            run_dir=self.rundir.path,
+            evaluations=self.mirror.n,
+            budget=self.config.evaluations,
+            finished=finished,
+            reason=self.finish_reason() or "cancelled",
+            front_size=int(self.mirror.front_rows().size),
+            hypervolume=self.mirror.hypervolume(tuple(reference)),
+            elapsed_s=time.monotonic() - self._started,
+        )
+
+
+def _plain(values: np.ndarray) -> list:
+    """A column as msgpack-friendly values (NaN stays a float NaN)."""
+    return values.tolist()
+
+
+async def run_search(config: RunConfig, run_dir: str | Path, **options: Any) -> RunSummary:
+    """Start a new search and run it to its budget."""
+    return await Coordinator.create(config, run_dir, **options).run()
+
+
+async def resume_search(run_dir: str | Path, **options: Any) -> RunSummary:
+    """Continue a stopped or killed search to its budget."""
+    return await Coordinator.resume(run_dir, **options).run()

@@ -1,0 +1,155 @@
+"""``mosegnas``: the paper's loop body (Algorithm 1, lines 9-13) as a steady-state proposer.
+
+``fit_model`` fits the chosen surrogate (default RankNet) on every evaluated architecture.
+``propose`` runs NSGA-II on predicted accuracy and predicted latency, its population seeded
+with the evaluated front, then pre-screens the final population down to ``k`` new
+architectures (default: the hierarchical K-S pre-screening, Algorithm 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from segevo.engine.moea import minimize, survival_order
+from segevo.engine.prescreen import PRESCREENS, prescreen
+from segevo.engine.problem import Problem
+from segevo.engine.strategies.base import Proposal, Strategy, new_random
+from segevo.engine.strategies.options import MOEAOptions
+
+__all__ = ["MoSegNASStrategy"]
+
+
+def _surrogate_factory() -> Any:
+    from segevo.surrogates import available_surrogates, make_surrogate
+
+    return make_surrogate, available_surrogates
+
+
+class MoSegNASStrategy(Strategy):
+    """Surrogate-assisted NSGA-II proposals with pre-screening.
+
+    Options: ``surrogate`` (a name from :func:`segevo.surrogates.available_surrogates`),
+    ``surrogate_options`` (that surrogate's keyword options), ``prescreen`` (one of
+    :data:`segevo.engine.prescreen.PRESCREENS`) and ``moea_options``
+    (:class:`MOEAOptions`). With no model (fewer than 2 evaluations) it proposes random
+    architectures.
+    """
+
+    name: ClassVar[str] = "mosegnas"
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        seed: int = 0,
+        surrogate: str = "ranknet",
+        surrogate_options: dict[str, Any] | None = None,
+        prescreen: str = "hierarchical",
+        moea_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(problem, seed=seed)
+        _, available = _surrogate_factory()
+        if surrogate not in available():
+            raise ValueError(f"unknown surrogate {surrogate!r}; available: {available()}")
+        if prescreen not in PRESCREENS:
+            raise ValueError(f"unknown pre-screen {prescreen!r}; choose one of {list(PRESCREENS)}")
+        self.surrogate = surrogate
+        self.surrogate_options = dict(surrogate_options or {})
+        # Constructing one validates the surrogate options now rather than at the first fit.
+        self._new_surrogate(0)
+        self.prescreen = prescreen
+        self.moea = MOEAOptions.parse(moea_options)
+        self.options.update(
+            surrogate=surrogate,
+            surrogate_options=dict(self.surrogate_options),
+            prescreen=prescreen,
+            moea_options=self.moea.record(),
+        )
+
+    def _new_surrogate(self, seed: int) -> Any:
+        make_surrogate, _ = _surrogate_factory()
+        return make_surrogate(
+            self.surrogate,
+            self.problem.lower,
+            self.problem.upper,
+            seed=seed,
+            space=self.problem.space,
+            **self.surrogate_options,
+        )
+
+    def fit_model(self, X: np.ndarray, acc: np.ndarray) -> Any | None:
+        """The surrogate fitted on ``(X, acc)``; None with fewer than 2 rows.
+
+        Its seed depends only on the strategy's seed and ``len(X)``, so refits are
+        reproducible whatever thread runs them.
+        """
+        X = self.problem.codec.check(X, "X") if len(X) else np.zeros((0, self.problem.n_var))
+        if X.shape[0] < 2:
+            return None
+        seed = (self.seed * 1_000_003 + X.shape[0]) % (2**31 - 1)
+        return self._new_surrogate(seed).fit(X, np.asarray(acc, dtype=np.float64))
+
+    def propose(
+        self,
+        model: Any | None,
+        X_done: np.ndarray,
+        acc_done: np.ndarray,
+        lat_done: np.ndarray,
+        X_pending: np.ndarray,
+        k: int,
+        rng: np.random.Generator,
+    ) -> Proposal:
+        X_done, acc_done, lat_done, X_pending, exclude = self._check_history(
+            X_done, acc_done, lat_done, X_pending, k
+        )
+        k = int(k)
+        if k == 0 or model is None:
+            return self._proposal(new_random(self.problem, k, rng, exclude))
+        problem = self.problem
+
+        def objectives(X: np.ndarray) -> np.ndarray:
+            return np.column_stack([-model.predict(X), problem.latency(X)])
+
+        seeds = None
+        if X_done.shape[0] and self.moea.max_seeds:
+            order, rank, _ = survival_order(
+                np.column_stack([-acc_done, lat_done]), self.moea.max_seeds
+            )
+            seeds = X_done[order[rank == 0]]
+        result = minimize(
+            objectives,
+            problem.lower,
+            problem.upper,
+            n_gen=self.moea.n_gen,
+            rng=rng,
+            pop_size=self.moea.pop_size,
+            seeds=seeds,
+            exclude_keys=exclude,
+            repair=problem.repair,
+            **self.moea.operators(),
+        )
+        candidates, acc_pred, lat_pred = result.X, -result.F[:, 0], result.F[:, 1]
+        fresh = ~np.isin(problem.codec.keys(candidates), exclude)
+        if np.count_nonzero(fresh) < k:
+            # The surrogate's optimum is already evaluated; widen the pool with new
+            # random architectures so that exactly k can still be chosen.
+            taken = np.unique(np.concatenate([exclude, problem.codec.keys(candidates)]))
+            extra = new_random(problem, 4 * k, rng, taken)
+            if extra.shape[0]:
+                candidates = np.concatenate([candidates, extra])
+                acc_pred = np.concatenate([acc_pred, model.predict(extra)])
+                lat_pred = np.concatenate([lat_pred, problem.latency(extra)])
+        chosen = prescreen(
+            self.prescreen,
+            candidates,
+            acc_pred,
+            lat_pred,
+            k,
+            acc_done=acc_done,
+            lat_done=lat_done,
+            rng=rng,
+            exclude=np.concatenate([X_done, X_pending]),
+        )
+        return Proposal(candidates[chosen], acc_pred[chosen], lat_pred[chosen])

@@ -1,0 +1,66 @@
+"""``nsga2``: plain NSGA-II on true evaluations, in steady-state batches, no surrogate.
+
+Each batch: NSGA-II survival (rank, crowding) over every evaluated architecture picks the
+parent population (``pop_size``); binary tournaments, crossover and mutation make ``k``
+new distinct offspring, none evaluated or pending.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from segevo.engine.moea import NSGA2
+from segevo.engine.strategies.base import Proposal, Strategy, new_random
+from segevo.engine.strategies.options import MOEAOptions
+
+__all__ = ["NSGA2Strategy"]
+
+
+class NSGA2Strategy(Strategy):
+    """Steady-state NSGA-II without a model; ``moea_options`` set ``pop_size`` and operators."""
+
+    name: ClassVar[str] = "nsga2"
+
+    def __init__(
+        self, problem: Any, *, seed: int = 0, moea_options: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(problem, seed=seed)
+        self.moea = MOEAOptions.parse(moea_options, default_pop_size=40)
+        self.options["moea_options"] = self.moea.record()
+
+    def propose(
+        self,
+        model: Any | None,
+        X_done: np.ndarray,
+        acc_done: np.ndarray,
+        lat_done: np.ndarray,
+        X_pending: np.ndarray,
+        k: int,
+        rng: np.random.Generator,
+    ) -> Proposal:
+        X_done, acc_done, lat_done, X_pending, exclude = self._check_history(
+            X_done, acc_done, lat_done, X_pending, k
+        )
+        k = int(k)
+        if k == 0:
+            return self._proposal(np.zeros((0, self.problem.n_var), np.int64))
+        if X_done.shape[0] < 2:
+            return self._proposal(new_random(self.problem, k, rng, exclude))
+        algorithm = NSGA2(
+            self.problem.lower,
+            self.problem.upper,
+            rng=rng,
+            pop_size=max(2, min(self.moea.pop_size, X_done.shape[0])),
+            n_offsprings=k,
+            repair=self.problem.repair,
+            exclude_keys=exclude,
+            **self.moea.operators(),
+        )
+        algorithm.set_population(X_done, np.column_stack([-acc_done, lat_done]))
+        X = algorithm.ask()
+        if X.shape[0] < k:
+            more_exclude = np.unique(np.concatenate([exclude, self.problem.codec.keys(X)]))
+            X = np.concatenate([X, new_random(self.problem, k - X.shape[0], rng, more_exclude)])
+        return self._proposal(X)

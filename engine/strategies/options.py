@@ -1,0 +1,95 @@
+"""Validated NSGA-II settings shared by the ``mosegnas`` and ``nsga2`` strategies."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from segevo.engine.moea import make_crossover, make_mutation
+
+__all__ = ["MOEAOptions"]
+
+_CROSSOVERS = ("uniform", "two_point", "sbx")
+_MUTATIONS = ("polynomial", "reset")
+
+
+def _int_at_least(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"moea option {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class MOEAOptions:
+    """``pop_size``, ``n_gen`` (proposal generations on the surrogate), ``max_seeds``
+    (evaluated front members seeding the population, default ``pop_size // 2``), and the
+    operators by name with their options (defaults: two-point crossover with probability
+    0.9, integer polynomial mutation with per-variable probability 0.05 and eta 1, after
+    the paper's Table I)."""
+
+    pop_size: int = 100
+    n_gen: int = 1000
+    max_seeds: int = 50
+    crossover: str = "two_point"
+    crossover_options: dict[str, Any] = field(default_factory=lambda: {"prob": 0.9})
+    mutation: str = "polynomial"
+    mutation_options: dict[str, Any] = field(default_factory=lambda: {"prob_var": 0.05, "eta": 1.0})
+
+    @classmethod
+    def parse(cls, options: dict[str, Any] | None, *, default_pop_size: int = 100) -> MOEAOptions:
+        """Validate a user's dict eagerly; unknown keys and bad values raise ValueError."""
+        options = dict(options or {})
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown moea option(s) {unknown}; allowed: {sorted(known)}")
+        pop_size = _int_at_least("pop_size", options.get("pop_size", default_pop_size), 2)
+        n_gen = _int_at_least("n_gen", options.get("n_gen", 1000), 0)
+        max_seeds = _int_at_least("max_seeds", options.get("max_seeds", pop_size // 2), 0)
+        crossover = options.get("crossover", "two_point")
+        mutation = options.get("mutation", "polynomial")
+        if crossover not in _CROSSOVERS:
+            raise ValueError(
+                f"moea option crossover must be one of {_CROSSOVERS}, got {crossover!r}"
+            )
+        if mutation not in _MUTATIONS:
+            raise ValueError(f"moea option mutation must be one of {_MUTATIONS}, got {mutation!r}")
+        default = cls()
+        crossover_options = dict(
+            options.get(
+                "crossover_options",
+                default.crossover_options if crossover != "sbx" else {"prob": 0.9},
+            )
+        )
+        mutation_options = dict(
+            options.get(
+                "mutation_options",
+                default.mutation_options if mutation == "polynomial" else {"prob_var": 0.05},
+            )
+        )
+        parsed = cls(
+            pop_size, n_gen, max_seeds, crossover, crossover_options, mutation, mutation_options
+        )
+        # Building the operators once validates their options now rather than mid-run.
+        bounds = np.zeros(1, np.int64), np.ones(1, np.int64)
+        try:
+            make_crossover(crossover, *bounds, **crossover_options)
+            make_mutation(mutation, *bounds, **mutation_options)
+        except TypeError as exc:
+            raise ValueError(f"bad operator option: {exc}") from exc
+        return parsed
+
+    def operators(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`segevo.engine.moea.NSGA2`."""
+        return {
+            "crossover": self.crossover,
+            "crossover_options": dict(self.crossover_options),
+            "mutation": self.mutation,
+            "mutation_options": dict(self.mutation_options),
+        }
+
+    def record(self) -> dict[str, Any]:
+        """A msgpack-able copy of the settings."""
+        return asdict(self)

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from segevo.devices import (
+    Device,
+    DeviceUnavailableError,
+    Measurement,
+    available_devices,
+    get_device,
+    register_device,
+    unregister_device,
+)
+from segevo.devices.cpu import CPUDevice
+from segevo.devices.identity import cpu_model
+
+FAST = {"warmup": 1, "min_repeats": 3, "max_repeats": 5, "budget_s": 0.01}
+
+
+def _device_or_expected_error(name: str) -> Device:
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA here (the error path is tested separately)")
+    return get_device(name, **FAST)
+
+
+@pytest.mark.parametrize("name", available_devices())
+def test_registered_device_conformance(name: str) -> None:
+    """Every registered device measures a module and describes itself."""
+    dev = _device_or_expected_error(name)
+    assert dev.name.split(":")[0] == name
+    identity = dev.identity()
+    for field in ("backend", "model", "torch"):
+        assert identity.get(field), field
+    assert dev.compatible_with(identity)
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+    m = dev.measure(conv, (1, 3, 16, 16))
+    assert isinstance(m, Measurement)
+    assert 3 <= m.count <= 5
+    assert 0 < m.min_ms <= m.median_ms <= m.p95_ms
+    assert m.mean_ms > 0 and m.std_ms >= 0
+    # several inputs: a module taking two tensors
+    m2 = dev.measure(_Add(), [(1, 4, 8, 8), (1, 4, 8, 8)], min_repeats=4, max_repeats=4)
+    assert m2.count == 4
+
+
+class _Add(torch.nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+def test_cpu_threads_are_set_then_restored() -> None:
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append((torch.get_num_threads(), torch.is_inference_mode_enabled(), self.training))
+            return x
+
+    torch.set_num_threads(1)
+    dev = get_device("cpu", threads=2, **FAST)
+    dev.measure(Probe().train(), (1, 2))
+    assert set(seen) == {(2, True, False)}  # fixed threads, inference mode, eval mode
+    assert torch.get_num_threads() == 1
+    assert dev.identity()["threads"] == 2
+
+
+def test_cpu_zero_threads_means_all_cores() -> None:
+    import os
+
+    assert CPUDevice(threads=0).threads == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("threads", [-1, 1.5, "2", True])
+def test_cpu_rejects_bad_threads(threads: object) -> None:
+    with pytest.raises(ValueError, match="threads"):
+        get_device("cpu", threads=threads)
+
+
+def test_cpu_rejects_bad_protocol_eagerly() -> None:
+    with pytest.raises(ValueError, match="budget_s"):
+        get_device("cpu", budget_s=-1)
+    with pytest.raises(ValueError, match="allowed"):
+        get_device("cpu", repeat=3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the error without CUDA")
+@pytest.mark.parametrize("name", ["cuda", "cuda:0", "cuda:3"])
+def test_cuda_without_cuda_gives_clear_error(name: str) -> None:
+    with pytest.raises(DeviceUnavailableError, match=r"torch\.cuda\.is_available\(\) is False") as err:
+        get_device(name)
+    assert f"'cuda:{name.partition(':')[2] or 0}'" in str(err.value)
+    assert isinstance(err.value, ValueError)
+
+
+def test_cuda_bad_options_are_rejected_before_the_cuda_check() -> None:
+    with pytest.raises(ValueError, match="index"):
+        get_device("cuda", index=-1)
+    with pytest.raises(ValueError, match="warmup"):
+        get_device("cuda", warmup=-2)
+    with pytest.raises(ValueError, match="both"):
+        get_device("cuda:1", index=1)
+
+
+@pytest.mark.parametrize("name", ["tpu", "cpu:1", "cuda:x", ""])
+def test_unknown_or_malformed_names(name: str) -> None:
+    with pytest.raises(ValueError, match="cpu"):
+        get_device(name)
+
+
+def test_plugins_register_by_name() -> None:
+    from .conftest import FakeDevice
+
+    register_device("fake-test", FakeDevice)
+    try:
+        assert "fake-test" in available_devices()
+        assert isinstance(get_device("fake-test", model="m"), FakeDevice)
+        with pytest.raises(ValueError, match="already registered"):
+            register_device("fake-test", FakeDevice)
+    finally:
+        unregister_device("fake-test")
+    assert "fake-test" not in available_devices()
+    with pytest.raises(ValueError, match="name"):
+        register_device("bad:name", FakeDevice)
+
+
+def test_cpu_model_from_cpuinfo(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Example CPU @ 3.0GHz\n")
+    assert cpu_model(info) == "Example CPU @ 3.0GHz"
+    assert cpu_model(tmp_path / "missing")  # falls back to platform, never empty

@@ -15,6 +15,10 @@ Cases (issue 2):
 Every timed call of a case gets a different input (a pool of inputs is cycled), so
 that a branch predictor cannot learn one input by heart, and results are checked
 against the peer before timing. ratio = segevo time / peer time (< 1: segevo faster).
+
+On a shared machine, ``--clock cpu`` times the single-threaded cases with this thread's
+CPU time, which preemption by other processes does not inflate; ``lut_sum`` (which uses
+several threads) is always timed by the wall clock.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ import numpy as np
 
 Row = tuple[str, str, float, float, str]
 
+#: Clock for single-threaded timings; main() may switch it to time.thread_time.
+clock: Callable[[], float] = time.perf_counter
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -49,18 +56,18 @@ def per_call_seconds(fn: Callable[[Any], Any], inputs: Sequence[Any], repeats: i
     """Median over repeats of (time of one pass over inputs) / len(inputs)."""
     fn(inputs[0])  # warm-up (imports, caches, first-touch page faults)
     # Enough passes per repeat that one repeat lasts at least ~20 ms.
-    t0 = time.perf_counter()
+    t0 = clock()
     for x in inputs:
         fn(x)
-    one_pass = time.perf_counter() - t0
+    one_pass = clock() - t0
     passes = max(1, math.ceil(0.02 / max(one_pass, 1e-9)))
     samples = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(passes):
             for x in inputs:
                 fn(x)
-        samples.append((time.perf_counter() - t0) / (passes * len(inputs)))
+        samples.append((clock() - t0) / (passes * len(inputs)))
     return statistics.median(samples)
 
 
@@ -110,15 +117,17 @@ def bench_per_call(core: Any, s: Settings, rng: np.random.Generator) -> list[Row
         fn(pool[0])
         samples = []
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(rounds):
                 for F in pool:
                     fn(F)
-            samples.append((time.perf_counter() - t0) / (rounds * len(pool)))
+            samples.append((clock() - t0) / (rounds * len(pool)))
         return statistics.median(samples)
 
     case = f"per call, N=200 M=2, {rounds * len(pool)} calls"
-    return [(case, "moocore.pareto_rank", total(core.nondominated_rank), total(moocore.pareto_rank), "")]
+    return [
+        (case, "moocore.pareto_rank", total(core.nondominated_rank), total(moocore.pareto_rank), "")
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -196,7 +205,9 @@ def bench_lut(core: Any, s: Settings, rng: np.random.Generator) -> list[Row]:
     for dtype in ("int16", "int32", "int64"):
         t = median_time(lambda x: core.lut_sum(x, table), inputs[dtype], reps)
         note = f"{B / t / 1e6:.0f} M arch/s vs {B / best_time / 1e6:.0f} M arch/s"
-        rows.append((f"lut_sum {B:.0e}x{L} {dtype}".replace("e+0", "e"), best_name, t, best_time, note))
+        rows.append(
+            (f"lut_sum {B:.0e}x{L} {dtype}".replace("e+0", "e"), best_name, t, best_time, note)
+        )
     return rows
 
 
@@ -216,8 +227,16 @@ def ks_distance(values: np.ndarray, lo: float, hi: float) -> float:
     return float(kstest(values, "uniform", args=(lo, hi - lo)).statistic)
 
 
-def ga_pymoo(candidates: np.ndarray, fixed: np.ndarray, k: int, lo: float, hi: float,
-             pop_size: int, generations: int, seed: int) -> np.ndarray:
+def ga_pymoo(
+    candidates: np.ndarray,
+    fixed: np.ndarray,
+    k: int,
+    lo: float,
+    hi: float,
+    pop_size: int,
+    generations: int,
+    seed: int,
+) -> np.ndarray:
     """The GA with pymoo operators (pymoo's subset-selection recipe) and scipy's kstest."""
     from pymoo.algorithms.soo.nonconvex.ga import GA
     from pymoo.core.crossover import Crossover
@@ -238,8 +257,9 @@ def ga_pymoo(candidates: np.ndarray, fixed: np.ndarray, k: int, lo: float, hi: f
             )
 
     class KBitSampling(Sampling):
-        def _do(self, problem: Any, n_samples: int, *args: Any, random_state: Any = None,
-                **kwargs: Any) -> np.ndarray:
+        def _do(
+            self, problem: Any, n_samples: int, *args: Any, random_state: Any = None, **kwargs: Any
+        ) -> np.ndarray:
             X = np.zeros((n_samples, C), dtype=bool)
             for i in range(n_samples):
                 X[i, random_state.permutation(C)[:k]] = True
@@ -249,8 +269,9 @@ def ga_pymoo(candidates: np.ndarray, fixed: np.ndarray, k: int, lo: float, hi: f
         def __init__(self) -> None:
             super().__init__(n_parents=2, n_offsprings=1, prob=1.0)
 
-        def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None,
-                **kwargs: Any) -> np.ndarray:
+        def _do(
+            self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any
+        ) -> np.ndarray:
             _, n_matings, _ = X.shape
             Y = np.zeros((1, n_matings, C), dtype=bool)
             for i in range(n_matings):
@@ -263,22 +284,36 @@ def ga_pymoo(candidates: np.ndarray, fixed: np.ndarray, k: int, lo: float, hi: f
             return Y
 
     class SwapMutation(Mutation):
-        def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None,
-                **kwargs: Any) -> np.ndarray:
+        def _do(
+            self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any
+        ) -> np.ndarray:
             for i in range(len(X)):
                 on, off = np.flatnonzero(X[i]), np.flatnonzero(~X[i])
                 X[i, random_state.choice(on)] = False
                 X[i, random_state.choice(off)] = True
             return X
 
-    algorithm = GA(pop_size=pop_size, sampling=KBitSampling(), crossover=KeepKCrossover(),
-                   mutation=SwapMutation(), eliminate_duplicates=True)
+    algorithm = GA(
+        pop_size=pop_size,
+        sampling=KBitSampling(),
+        crossover=KeepKCrossover(),
+        mutation=SwapMutation(),
+        eliminate_duplicates=True,
+    )
     res = minimize(SubsetProblem(), algorithm, ("n_gen", generations), seed=seed, verbose=False)
     return np.flatnonzero(np.asarray(res.X, dtype=bool)).astype(np.int64)
 
 
-def ga_numpy(candidates: np.ndarray, fixed: np.ndarray, k: int, lo: float, hi: float,
-             pop_size: int, generations: int, seed: int) -> np.ndarray:
+def ga_numpy(
+    candidates: np.ndarray,
+    fixed: np.ndarray,
+    k: int,
+    lo: float,
+    hi: float,
+    pop_size: int,
+    generations: int,
+    seed: int,
+) -> np.ndarray:
     """The same GA, vectorised over the population with numpy."""
     rng = np.random.default_rng(seed)
     C = len(candidates)
@@ -290,7 +325,10 @@ def ga_numpy(candidates: np.ndarray, fixed: np.ndarray, k: int, lo: float, hi: f
 
     def fitness(masks: np.ndarray) -> np.ndarray:
         chosen = cand_cdf[np.nonzero(masks)[1].reshape(len(masks), k)]
-        allv = np.sort(np.concatenate([np.broadcast_to(fixed_cdf, (len(masks), len(fixed))), chosen], axis=1), axis=1)
+        allv = np.sort(
+            np.concatenate([np.broadcast_to(fixed_cdf, (len(masks), len(fixed))), chosen], axis=1),
+            axis=1,
+        )
         return np.maximum((above - allv).max(axis=1), (allv - below).max(axis=1))
 
     def pick_random_bits(where: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -332,9 +370,9 @@ def bench_ks(core: Any, s: Settings, rng: np.random.Generator) -> list[Row]:
     def timed(fn: Callable[..., np.ndarray], repeats: int) -> tuple[float, float]:
         times, dists = [], []
         for r in range(repeats):
-            t0 = time.perf_counter()
+            t0 = clock()
             chosen = fn(candidates, fixed, k, lo, hi, pop_size, generations, s.seed + r)
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
             dists.append(ks_distance(np.concatenate([fixed, candidates[chosen]]), lo, hi))
         return statistics.median(times), statistics.median(dists)
 
@@ -359,7 +397,9 @@ def print_table(rows: list[Row]) -> None:
     header = ("case", "peer", "segevo", "peer time", "ratio", "note")
     body = [(c, p, fmt_time(a), fmt_time(b), f"{a / b:.3f}", note) for c, p, a, b, note in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    line = "  ".join(f"{{:<{w}}}" if i < 2 or i == 5 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    line = "  ".join(
+        f"{{:<{w}}}" if i < 2 or i == 5 else f"{{:>{w}}}" for i, w in enumerate(widths)
+    )
     print(line.format(*header))
     print("  ".join("-" * w for w in widths))
     for r in body:
@@ -372,20 +412,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N up to 1e4, fewer repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timing repeats per case")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["nds", "percall", "lut", "ks"], action="append",
-                        help="run only these sections (repeatable)")
-    parser.add_argument("--module", default="segevo._core",
-                        help="module to benchmark (default segevo._core), e.g. to compare builds")
+    parser.add_argument(
+        "--only",
+        choices=["nds", "percall", "lut", "ks"],
+        action="append",
+        help="run only these sections (repeatable)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: this thread's CPU time for single-threaded cases (shared machines)",
+    )
+    parser.add_argument(
+        "--module",
+        default="segevo._core",
+        help="module to benchmark (default segevo._core), e.g. to compare builds",
+    )
     args = parser.parse_args(argv)
 
     core = importlib.import_module(args.module)
+    global clock
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     if args.quick:
-        s = Settings(sizes=(100, 1_000, 10_000), repeats=args.repeats or 5, per_call_calls=10_000,
-                     lut_rows=1_000_000, ga_repeats=3, pymoo_ga_repeats=1, seed=args.seed)
+        s = Settings(
+            sizes=(100, 1_000, 10_000),
+            repeats=args.repeats or 5,
+            per_call_calls=10_000,
+            lut_rows=1_000_000,
+            ga_repeats=3,
+            pymoo_ga_repeats=1,
+            seed=args.seed,
+        )
     else:
-        s = Settings(sizes=(100, 1_000, 10_000, 100_000), repeats=args.repeats or 9,
-                     per_call_calls=10_000, lut_rows=1_000_000, ga_repeats=5,
-                     pymoo_ga_repeats=3, seed=args.seed)
+        s = Settings(
+            sizes=(100, 1_000, 10_000, 100_000),
+            repeats=args.repeats or 9,
+            per_call_calls=10_000,
+            lut_rows=1_000_000,
+            ga_repeats=5,
+            pymoo_ga_repeats=3,
+            seed=args.seed,
+        )
     rng = np.random.default_rng(args.seed)
     sections = {
         "nds": bench_nondominated_rank,
@@ -400,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows.extend(fn(core, s, rng))
     print_table(rows)
+    print(f"clock: {args.clock} (lut_sum: wall); module: {core.__name__}")
     return 0
 
 

@@ -156,6 +156,7 @@ def run_command(
                 "strategy": strategy,
                 "prescreen": prescreen,
                 "surrogate": surrogate,
+                "lease": lease_s,
             }
             ignored = sorted(k for k, v in given.items() if v is not None)
             if ignored:
@@ -191,6 +192,10 @@ def run_command(
             summary = anyio.run(coordinator.run)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {coordinator.config.listen}: {exc}"
+            ) from None
     click.echo(
         f"{summary.reason}: {summary.evaluations}/{summary.budget} evaluations, front "
         f"{summary.front_size}, hypervolume {summary.hypervolume:.6g}, "
@@ -319,7 +324,8 @@ def status_command(target: str, token_file: Path | None, as_json: bool) -> None:
                 try:
                     status = query_once(endpoint, token, "status")
                     status["running"] = True
-                except (OSError, ConnectionError, TimeoutError):
+                except (OSError, TimeoutError, ValueError):
+                    # Not running any more (or someone else has the port): read the files.
                     status = None
             if status is None:
                 status = _offline_status(Path(target))

@@ -31,7 +31,9 @@ MAX_SUBSETS = 2_000_000
 def _objectives(F: npt.ArrayLike, name: str = "F", n_obj: int | None = None) -> np.ndarray:
     arr = np.asarray(F)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [n_points, n_objectives], got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array [n_points, n_objectives], got shape {arr.shape}"
+        )
     if arr.dtype != np.float64:
         raise ValueError(f"{name} must have dtype float64, got {arr.dtype}")
     if n_obj is not None and arr.shape[1] != n_obj:
@@ -157,7 +159,9 @@ def lut_sum(indices: npt.ArrayLike, table: npt.ArrayLike) -> np.ndarray:
     idx = np.asarray(indices)
     tab = np.asarray(table)
     if idx.ndim != 2:
-        raise ValueError(f"indices must be a 2-D array [n_architectures, n_slots], got shape {idx.shape}")
+        raise ValueError(
+            f"indices must be a 2-D array [n_architectures, n_slots], got shape {idx.shape}"
+        )
     if idx.dtype.kind not in "iu":
         raise ValueError(f"indices must have an integer dtype, got {idx.dtype}")
     if tab.ndim != 1 or tab.dtype != np.float64:
@@ -207,7 +211,7 @@ def ks_subset_select(
     C = len(cand)
     if k == 0 or C == 0:
         return np.zeros(0, dtype=np.int64)
-    if C <= k:
+    if k >= C:
         return np.arange(C, dtype=np.int64)
     if math.comb(C, k) > MAX_SUBSETS:
         raise ValueError(f"comb({C}, {k}) subsets is too many for the brute-force reference")

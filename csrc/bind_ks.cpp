@@ -29,9 +29,9 @@ void check_interval(double lo, double hi) {
     finite_scalar(lo, "lo");
     finite_scalar(hi, "hi");
     if (!(lo < hi)) {
-        throw py::value_error("lo must be smaller than hi, got lo=" +
-                              py::str(py::float_(lo)).cast<std::string>() +
-                              " and hi=" + py::str(py::float_(hi)).cast<std::string>());
+        throw py::value_error(
+            "lo must be smaller than hi, got lo=" + py::str(py::float_(lo)).cast<std::string>() +
+            " and hi=" + py::str(py::float_(hi)).cast<std::string>());
     }
 }
 

@@ -2,8 +2,14 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
+#include <string>
 #include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "bindings.hpp"
 #include "lut.hpp"
@@ -11,6 +17,25 @@
 
 namespace segevo::bind {
 namespace {
+
+// Threads for large batches: $SEGEVO_NUM_THREADS if set, else the CPUs this process may
+// run on (the affinity mask honours taskset and container cpusets, which
+// hardware_concurrency() does not).
+unsigned worker_threads() {
+    if (const char* env = std::getenv("SEGEVO_NUM_THREADS")) {
+        char* end = nullptr;
+        const long v = std::strtol(env, &end, 10);
+        if (end != env && *end == '\0' && v >= 1) return static_cast<unsigned>(std::min(v, 1024L));
+    }
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        const int count = CPU_COUNT(&set);
+        if (count >= 1) return static_cast<unsigned>(count);
+    }
+#endif
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 
 template <class I>
 py::array_t<double> lut_sum_typed(const py::array& indices, const py::array& table) {
@@ -21,7 +46,7 @@ py::array_t<double> lut_sum_typed(const py::array& indices, const py::array& tab
     const auto* tab = static_cast<const double*>(table.data());
     py::array_t<double> out(static_cast<py::ssize_t>(B));
     double* sums = out.mutable_data();
-    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads = worker_threads();
     BadIndex bad;
     {
         std::optional<py::gil_scoped_release> release;
@@ -30,11 +55,12 @@ py::array_t<double> lut_sum_typed(const py::array& indices, const py::array& tab
     }
     if (bad.found) {
         const py::object value = py::int_(idx[bad.row * L + bad.col]);
-        throw py::value_error(
-            "indices[" + std::to_string(bad.row) + ", " + std::to_string(bad.col) + "] = " +
-            py::str(value).cast<std::string>() + " is out of range: allowed are -1 (absent) and 0.." +
-            std::to_string(static_cast<long long>(T) - 1) + " (table has " + std::to_string(T) +
-            " entries)");
+        throw py::value_error("indices[" + std::to_string(bad.row) + ", " +
+                              std::to_string(bad.col) +
+                              "] = " + py::str(value).cast<std::string>() +
+                              " is out of range: allowed are -1 (absent) and 0.." +
+                              std::to_string(static_cast<long long>(T) - 1) + " (table has " +
+                              std::to_string(T) + " entries)");
     }
     return out;
 }
@@ -49,8 +75,10 @@ py::array_t<double> lut_sum_py(const py::handle& indices_obj, const py::handle& 
     const py::dtype dt = indices.dtype();
     const char kind = dt.kind();
     if ((kind != 'i' && kind != 'u') || !native_byte_order(dt)) {
-        throw py::value_error("indices must have an integer dtype (int8, int16, int32, int64 or "
-                              "unsigned), got " + dtype_name(indices));
+        throw py::value_error(
+            "indices must have an integer dtype (int8, int16, int32, int64 or "
+            "unsigned), got " +
+            dtype_name(indices));
     }
     const bool is_signed = kind == 'i';
     switch (dt.itemsize()) {

@@ -59,11 +59,12 @@ public:
         std::sort(fixed_cdf_.begin(), fixed_cdf_.end());
         order_.resize(C);
         std::iota(order_.begin(), order_.end(), 0);
-        std::stable_sort(order_.begin(), order_.end(), [candidates](std::int32_t a, std::int32_t b) {
-            return candidates[a] < candidates[b];
-        });
+        std::stable_sort(
+            order_.begin(), order_.end(),
+            [candidates](std::int32_t a, std::int32_t b) { return candidates[a] < candidates[b]; });
         cand_cdf_.resize(C);
-        for (std::size_t s = 0; s < C; ++s) cand_cdf_[s] = uniform_cdf(candidates[order_[s]], opt.lo, scale);
+        for (std::size_t s = 0; s < C; ++s)
+            cand_cdf_[s] = uniform_cdf(candidates[order_[s]], opt.lo, scale);
         scratch_.resize(C);
     }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <thread>
@@ -40,8 +41,8 @@ bool block_in_range(const I* idx, std::size_t count, std::int64_t table_size) {
 // Four rows run side by side so that four independent addition chains hide the latency
 // of the floating-point adds; each row is still summed left to right.
 template <class I>
-bool sum_rows(const I* idx, std::size_t r0, std::size_t r1, std::size_t L,
-              const double* shifted, std::int64_t table_size, double* out) {
+bool sum_rows(const I* idx, std::size_t r0, std::size_t r1, std::size_t L, const double* shifted,
+              std::int64_t table_size, double* out) {
     std::size_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         const I* a = idx + r * L;
@@ -85,12 +86,15 @@ BadIndex locate_bad(const I* idx, std::size_t B, std::size_t L, std::int64_t tab
 
 // Lookups per thread below which extra threads cost more than they save.
 inline constexpr std::size_t kLutLookupsPerThread = std::size_t{1} << 17;
+// Rows handed out per grab: small enough that a worker descheduled by other processes
+// leaves little work stranded, large enough that the shared counter is rarely touched.
+inline constexpr std::size_t kLutRowsPerGrab = 2048;
 
 // indices: C-contiguous [B, L]; table: [T]. Writes out[B]; returns the first bad index
 // (row-major order) if any, in which case out is unspecified.
 template <class I>
-BadIndex lut_sum(const I* indices, std::size_t B, std::size_t L, const double* table,
-                 std::size_t T, double* out, unsigned max_threads) {
+BadIndex lut_sum(const I* indices, std::size_t B, std::size_t L, const double* table, std::size_t T,
+                 double* out, unsigned max_threads) {
     std::vector<double> padded(T + 1);
     padded[0] = 0.0;
     std::copy(table, table + T, padded.begin() + 1);
@@ -100,26 +104,32 @@ BadIndex lut_sum(const I* indices, std::size_t B, std::size_t L, const double* t
     const std::size_t work = B * std::max<std::size_t>(L, 1);
     std::size_t n_threads = std::min<std::size_t>(
         std::max(1u, max_threads), std::max<std::size_t>(1, work / kLutLookupsPerThread));
-    n_threads = std::min(n_threads, std::max<std::size_t>(1, B / 4));
+    n_threads = std::min(n_threads, (B + kLutRowsPerGrab - 1) / kLutRowsPerGrab);
 
     bool ok = true;
     if (n_threads <= 1) {
         ok = lut_detail::sum_rows(indices, 0, B, L, shifted, table_size, out);
     } else {
-        // Chunks are multiples of four rows so that every thread runs the 4-row kernel.
-        const std::size_t per = ((B + n_threads - 1) / n_threads + 3) / 4 * 4;
-        std::vector<char> chunk_ok(n_threads, 1);
+        // Workers pull blocks of rows from a shared counter (dynamic scheduling), so
+        // that one preempted thread does not hold up the whole batch.
+        std::atomic<std::size_t> next_row{0};
+        std::atomic<bool> failed{false};
+        auto worker = [&] {
+            while (!failed.load(std::memory_order_relaxed)) {
+                const std::size_t r0 = next_row.fetch_add(kLutRowsPerGrab);
+                if (r0 >= B) return;
+                const std::size_t r1 = std::min(B, r0 + kLutRowsPerGrab);
+                if (!lut_detail::sum_rows(indices, r0, r1, L, shifted, table_size, out)) {
+                    failed.store(true, std::memory_order_relaxed);
+                }
+            }
+        };
         std::vector<std::thread> workers;
         workers.reserve(n_threads - 1);
-        for (std::size_t t = 1; t < n_threads; ++t) {
-            const std::size_t r0 = std::min(B, t * per), r1 = std::min(B, (t + 1) * per);
-            workers.emplace_back([=, &chunk_ok] {
-                chunk_ok[t] = lut_detail::sum_rows(indices, r0, r1, L, shifted, table_size, out);
-            });
-        }
-        chunk_ok[0] = lut_detail::sum_rows(indices, 0, std::min(B, per), L, shifted, table_size, out);
+        for (std::size_t t = 1; t < n_threads; ++t) workers.emplace_back(worker);
+        worker();
         for (auto& w : workers) w.join();
-        ok = std::all_of(chunk_ok.begin(), chunk_ok.end(), [](char c) { return c != 0; });
+        ok = !failed.load();
     }
     if (ok) return BadIndex{};
     return lut_detail::locate_bad(indices, B, L, table_size);

@@ -14,7 +14,9 @@ namespace segevo::bind {
 
 namespace py = pybind11;
 
-inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+inline std::string dtype_name(const py::array& a) {
+    return py::str(a.dtype()).cast<std::string>();
+}
 
 inline std::string shape_text(const py::array& a) {
     std::string s = "(";
@@ -56,9 +58,9 @@ inline void require_ndim(const py::array& a, const char* name, py::ssize_t ndim,
 inline void require_float64(const py::array& a, const char* name) {
     const py::dtype dt = a.dtype();
     if (dt.kind() != 'f' || dt.itemsize() != 8 || !native_byte_order(dt)) {
-        throw py::value_error(std::string(name) + " must have dtype float64, got " +
-                              dtype_name(a) + " (convert explicitly, e.g. np.asarray(" +
-                              name + ", dtype=np.float64))");
+        throw py::value_error(std::string(name) + " must have dtype float64, got " + dtype_name(a) +
+                              " (convert explicitly, e.g. np.asarray(" + name +
+                              ", dtype=np.float64))");
     }
 }
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+_native_lut_sum: Callable[[Any, Any], Any] | None
 try:
     from segevo._core import lut_sum as _native_lut_sum
 except ImportError:  # the C++ core is not built in this checkout

@@ -32,13 +32,13 @@ class DeviceUnavailableError(ValueError):
 
 def normalize_shapes(input_shape: InputShape) -> tuple[tuple[int, ...], ...]:
     """One shape ``(N, C, H, W)`` or several (a module with several inputs) as a tuple of shapes."""
-    items = list(input_shape)
+    items: list[Any] = list(input_shape)
     if not items:
         raise ValueError("input_shape is empty; give a shape such as (1, 3, 64, 64)")
     nested = [items] if all(isinstance(v, int | np.integer) for v in items) else items
     shapes = []
     for shape in nested:
-        if isinstance(shape, int | np.integer) or not all(
+        if not isinstance(shape, Sequence) or not all(
             isinstance(v, int | np.integer) for v in shape
         ):
             raise ValueError(

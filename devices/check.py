@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-
 from .base import Device
 from .registry import get_device
 from .table import LatencyTable, load_lut
@@ -153,7 +152,9 @@ def check_lut(
     4-like scatter plot to ``plot_path`` when given.
     """
     if int(samples) != samples or samples < 3:
-        raise ValueError(f"samples must be an integer >= 3 (correlations need a few), got {samples}")
+        raise ValueError(
+            f"samples must be an integer >= 3 (correlations need a few), got {samples}"
+        )
     table = lut if isinstance(lut, LatencyTable) else load_lut(lut, space)
     dev = get_device(device) if isinstance(device, str) else device
     import torch

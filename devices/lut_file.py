@@ -172,7 +172,8 @@ def read_record(path: str | os.PathLike[str]) -> LUTRecord:
         raise _fail(source, "is not UTF-8 text (corrupt, or not a latency table)") from None
     except json.JSONDecodeError as err:
         where = f"line {err.lineno}, column {err.colno}"
-        truncated = err.pos >= len(raw.rstrip()) - 1
+        # a table ends with the closing brace of its document; a cut-off write does not
+        truncated = not raw.rstrip().endswith(b"}") or err.pos >= len(raw.rstrip()) - 1
         what = "is truncated" if truncated else "is corrupt"
         raise _fail(source, f"{what} (invalid JSON at {where}: {err.msg})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -77,12 +77,7 @@ def space_items(space: Any, num_classes: int) -> list[Item]:
             e_digit = e_slice.start + j
             digits = (0, prev_width, w_digit, e_digit) if j == 0 else (0, w_digit, e_digit)
             items.append(
-                Item(
-                    f"stage {s + 1} layer {j + 1}",
-                    digits,
-                    lambda a, s=s, j=j: layer_key(a.stages[s].layers[j]),
-                    lambda v, e_digit=e_digit: v[e_digit] != 0,
-                )
+                Item(f"stage {s + 1} layer {j + 1}", digits, _layer_key_of(s, j), _active(e_digit))
             )
         prev_width = w_digit
     items.append(
@@ -94,6 +89,20 @@ def space_items(space: Any, num_classes: int) -> list[Item]:
         )
     )
     return items
+
+
+def _layer_key_of(stage: int, layer: int) -> Callable[[ArchConfig], str]:
+    def key_of(arch: ArchConfig) -> str:
+        return layer_key(arch.stages[stage].layers[layer])
+
+    return key_of
+
+
+def _active(e_digit: int) -> Callable[[Mapping[int, int]], bool]:
+    def active(values: Mapping[int, int]) -> bool:
+        return values[e_digit] != 0
+
+    return active
 
 
 def _representative(space: Any, values: Mapping[int, int]) -> np.ndarray:
@@ -138,17 +147,21 @@ def item_key_maps(
     return maps
 
 
-_MAPS_CACHE: dict[tuple[str, int], tuple[list[Item], list[dict[tuple[int, ...], str]]]] = {}
+_Maps = list[dict[tuple[int, ...], str]]
+_MAPS_CACHE: dict[tuple[str, int], tuple[list[Item], _Maps, dict[str, ArchConfig]]] = {}
 
 
 def _items_and_maps(
     space: Any, num_classes: int
-) -> tuple[list[Item], list[dict[tuple[int, ...], str]]]:
-    """Items and key maps of a space, cached by its digest (the definition fixes both)."""
+) -> tuple[list[Item], _Maps, dict[str, ArchConfig]]:
+    """Items, key maps and one architecture per key, cached by the space's digest (which
+    fixes all three)."""
     cache_key = (space.digest(), int(num_classes))
     if cache_key not in _MAPS_CACHE:
         items = space_items(space, num_classes)
-        _MAPS_CACHE[cache_key] = (items, item_key_maps(space, items))
+        archs: dict[str, ArchConfig] = {}
+        maps = item_key_maps(space, items, archs)
+        _MAPS_CACHE[cache_key] = (items, maps, archs)
     return _MAPS_CACHE[cache_key]
 
 
@@ -158,9 +171,7 @@ def enumerate_entries(space: Any, num_classes: int) -> dict[str, ArchConfig]:
     Exactly the keys of valid architectures: the stem and decoder of every (scale, widths),
     and every layer of every stage at every (scale, widths, expand) that leaves it active.
     """
-    archs: dict[str, ArchConfig] = {}
-    item_key_maps(space, space_items(space, num_classes), archs)
-    return archs
+    return dict(_items_and_maps(space, num_classes)[2])
 
 
 def enumerate_keys(space: Any, num_classes: int) -> list[str]:
@@ -182,12 +193,23 @@ INVALID_MS = 1e300
 """Value of the invalid-index entry: any sum that includes it is >= this, far above real ms."""
 
 _LANES = 8  # digits per word code: the bytes of a uint64
-_HIGH_BITS = np.uint64(0xFCFCFCFCFCFCFCFC)  # a lane digit above 3
-_SWAR = (
-    (np.uint64(6), np.uint64(0x000F000F000F000F)),
-    (np.uint64(12), np.uint64(0x000000FF000000FF)),
-    (np.uint64(24), np.uint64(0xFFFF)),
-)
+_HIGH_BITS = np.uint32(0xFCFCFCFC)  # a lane digit above 3
+
+
+def _squeeze_multipliers(n_lanes: int) -> np.ndarray:
+    """Per half-word (4 lanes) uint32 multipliers that squeeze its bytes into one byte.
+
+    For a uint32 ``u`` holding lane digits ``b0..b3 <= 3`` in its bytes, ``(u * M) >> 24``
+    (mod 2**32) is ``b0 + 4 b1 + 16 b2 + 64 b3`` with ``M = sum 2**(24 - 6 i)``: the wanted
+    products land on bits 24 + 2i; the others either overflow past bit 31 or sum to less
+    than 2**24 (at most 3 * 5525568), so they never carry into the top byte. Leaving a lane's
+    power out of ``M`` drops that lane (padding) without breaking the bound.
+    """
+    out = []
+    for half in range(2):
+        lanes = range(4 * half, min(n_lanes, 4 * half + 4))
+        out.append(sum(1 << (24 - 6 * (lane - 4 * half)) for lane in lanes))
+    return np.array(out, dtype=np.uint32)
 
 
 class IndexPlan:
@@ -200,8 +222,9 @@ class IndexPlan:
     A word's row in the flat table is ``offset + scale * radix**lanes + code`` where ``code``
     is the digits of its lanes in base ``radix``. Fast path (every lane digit <= 3, the
     presets): the digits of a chunk are narrowed to bytes, each word's lane bytes gathered into
-    one uint64, and the base-4 code squeezed out of it with three shift-or-mask steps (SWAR),
-    all on ``[rows, words]`` arrays; one gather then writes every word. A digit above its
+    two uint32, and the base-4 code squeezed out of each by one multiplication (see
+    :func:`_squeeze_multipliers`), all on ``[rows, words]`` arrays; one gather then writes
+    every word. A digit above its
     own upper bound or below its lower bound lands on a row whose first slot is the invalid
     index instead of aliasing a valid value. Other spaces take a column-by-column path.
     """
@@ -209,7 +232,7 @@ class IndexPlan:
     def __init__(
         self, space: Any, num_classes: int, entry_of: Mapping[str, int], *, fast: bool = True
     ) -> None:
-        items, maps = _items_and_maps(space, num_classes)
+        items, maps, _ = _items_and_maps(space, num_classes)
         self.n_var = int(space.n_var)
         self.lower = np.asarray(space.lower, dtype=np.int64)
         self.upper = np.asarray(space.upper, dtype=np.int64)
@@ -229,7 +252,7 @@ class IndexPlan:
                 f"the latency table lacks {len(missing)} key(s) of the space, e.g. {missing[0]!r}"
             )
         self.words: list[_Word] = []
-        blocks = []
+        blocks: list[np.ndarray] = []
         for group in self._pack(items):
             table = self._word_table([items[i] for i in group], [maps[i] for i in group], entry_of)
             lanes = self._lanes([items[i] for i in group])
@@ -245,15 +268,20 @@ class IndexPlan:
         self._outer_stride = np.array(
             [self.radix ** len(w.lanes) for w in self.words], dtype=np.uint64
         )
-        # byte gather for the fast path: pad lanes repeat a real digit (checked, then masked)
+        # first table row of each (scale, word): added to the squeezed lane codes
+        self._outer_rows = np.arange(self.n_outer, dtype=np.int64)[
+            :, None
+        ] * self._outer_stride.astype(np.int64) + self._offsets.astype(np.int64)
+        # byte gather for the fast path: pad lanes repeat a real digit (checked, then dropped)
         self._perm = np.array(
-            [w.lanes[min(i, len(w.lanes) - 1)] if w.lanes else OUTER_DIGIT
-             for w in self.words for i in range(_LANES)],
+            [
+                w.lanes[min(i, len(w.lanes) - 1)] if w.lanes else OUTER_DIGIT
+                for w in self.words
+                for i in range(_LANES)
+            ],
             dtype=np.intp,
         )
-        self._lane_mask = np.array(
-            [int("03" * len(w.lanes), 16) if w.lanes else 0 for w in self.words], dtype=np.uint64
-        )
+        self._multipliers = np.concatenate([_squeeze_multipliers(len(w.lanes)) for w in self.words])
 
     @staticmethod
     def _lanes(items: Sequence[Item]) -> tuple[int, ...]:
@@ -297,7 +325,10 @@ class IndexPlan:
             dense = np.full(shape, -1, dtype=np.int64)
             for combo, key in mapping.items():
                 dense[combo] = entry_of[key]
-            coords = tuple(np.minimum(grid[digits.index(d)], s - 1) for d, s in zip(item.digits, shape, strict=True))
+            coords = tuple(
+                np.minimum(grid[digits.index(d)], s - 1)
+                for d, s in zip(item.digits, shape, strict=True)
+            )
             slots[:, k] = dense[coords]
         slots[~in_bounds, 0] = self.invalid_index
         return np.ascontiguousarray(slots).view(np.int64).ravel()
@@ -326,7 +357,8 @@ class IndexPlan:
 
     def check_bounds(self, X: np.ndarray, offset: int = 0) -> None:
         """Raise ValueError naming the first digit of ``X`` outside its bounds, if any."""
-        bad = np.argwhere((X < self.lower) | (X > self.upper))
+        too_low, too_high = np.less(X, self.lower), np.greater(X, self.upper)
+        bad = np.argwhere(too_low | too_high)
         if bad.size:
             i, j = (int(v) for v in bad[0])
             raise ValueError(
@@ -348,17 +380,16 @@ class IndexPlan:
         if chunk.size and unsigned.max() > 255:  # negatives too: they are huge unsigned
             self.check_bounds(chunk, offset)
         digits = chunk.astype(np.uint8)
-        words = np.take(digits, self._perm, axis=1).view(np.uint64)
+        halves = np.take(digits, self._perm, axis=1).view(np.uint32)  # [c, 2 * words]
         outer = digits[:, OUTER_DIGIT]
-        if np.any(words & _HIGH_BITS) or (outer.size and outer.max() >= self.n_outer):
+        if np.any(halves & _HIGH_BITS) or (outer.size and outer.max() >= self.n_outer):
             self.check_bounds(chunk, offset)
-        words &= self._lane_mask
-        for shift, mask in _SWAR:
-            words |= words >> shift
-            words &= mask
-        words += self._offsets
-        words += outer.astype(np.uint64)[:, None] * self._outer_stride
-        np.take(self.table, words.view(np.int64), out=out)
+        halves *= self._multipliers
+        halves >>= 24
+        codes = halves.astype(np.uint8).view(np.uint16)  # low half + 256 * high half
+        rows = np.take(self._outer_rows, outer, axis=0)
+        rows += codes
+        np.take(self.table, rows, out=out)
 
     def _fill_columns(self, chunk: np.ndarray, out: np.ndarray, offset: int) -> None:
         self.check_bounds(chunk, offset)

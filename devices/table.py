@@ -60,6 +60,11 @@ class LatencyTable:
         """Identity of the device the table was measured on."""
         return self.record.device
 
+    @property
+    def sum_table(self) -> np.ndarray:
+        """The value array ``lut_sum`` gathers from: ``latency_ms`` plus the invalid marker."""
+        return self._values
+
     def __len__(self) -> int:
         return len(self.keys)
 

@@ -15,6 +15,8 @@ swapped for a copy holding the same committed rows plus new ones.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -94,17 +96,43 @@ def _open_group(path: Path, mode: str) -> zarr.Group:
     return group
 
 
+def _attr_int(path: Path, attrs: Mapping[str, Any], key: str) -> int:
+    value = attrs.get(key)
+    if type(value) is not int or value < 0:
+        raise ArchiveCorruptError(
+            f"{path}: attribute {key!r} is {value!r}, expected an integer >= 0"
+        )
+    return value
+
+
+def _attr_names(path: Path, attrs: Mapping[str, Any]) -> list[str]:
+    names = attrs.get("evaluators", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ArchiveCorruptError(f"{path}: attribute 'evaluators' must be a list of names")
+    return list(names)
+
+
+def _array(path: Path, group: zarr.Group, name: str) -> zarr.Array:
+    try:
+        node = group[name]
+    except KeyError:
+        raise ArchiveCorruptError(f"{path}: array {name!r} is missing") from None
+    if not isinstance(node, zarr.Array):
+        raise ArchiveCorruptError(f"{path}: {name!r} is not an array")
+    return node
+
+
 class ArchiveWriter:
     """The single writer of an archive (the Archive actor owns one)."""
 
     def __init__(self, path: Path, group: zarr.Group) -> None:
         self.path = path
         self._group = group
-        self._arrays = {name: group[name] for name in COLUMNS}
+        self._arrays = {name: _array(path, group, name) for name in COLUMNS}
         attrs = group.attrs.asdict()
-        self.committed_rows: int = int(attrs["committed_rows"])
-        self.n_var: int = int(attrs["n_var"])
-        self.evaluators: list[str] = list(attrs.get("evaluators", []))
+        self.committed_rows = _attr_int(path, attrs, "committed_rows")
+        self.n_var = _attr_int(path, attrs, "n_var")
+        self.evaluators = _attr_names(path, attrs)
         self._evaluator_index = {name: i for i, name in enumerate(self.evaluators)}
         self._capacity = int(self._arrays["acc"].shape[0])
         self._chunk_rows = int(self._arrays["acc"].chunks[0])
@@ -121,7 +149,11 @@ class ArchiveWriter:
         path = archive_path(location)
         if path.exists():
             raise ArchiveError(f"{path} already exists; an archive is never overwritten")
-        group = zarr.open_group(str(path), mode="w-")
+        # Built aside and renamed into place: a reader sees no archive or a complete one.
+        staging = path.with_name(f".{path.name}.creating-{os.getpid()}")
+        if staging.exists():
+            shutil.rmtree(staging)
+        group = zarr.open_group(str(staging), mode="w-")
         for name, column in COLUMNS.items():
             shape: tuple[int, ...] = (chunk_rows, n_var) if name == "x" else (chunk_rows,)
             chunks: tuple[int, ...] = (chunk_rows, n_var) if name == "x" else (chunk_rows,)
@@ -139,7 +171,8 @@ class ArchiveWriter:
                 "committed_rows": 0,
             }
         )
-        return cls(path, group)
+        os.rename(staging, path)
+        return cls(path, zarr.open_group(str(path), mode="r+"))
 
     @classmethod
     def open(cls, location: str | Path) -> ArchiveWriter:
@@ -261,19 +294,16 @@ def open_archive(
 def _read(path: Path, start: int, stop: int | None) -> ArchiveData:
     group = _open_group(path, "r")
     attrs = group.attrs.asdict()
-    committed = int(attrs["committed_rows"])
-    evaluators = list(attrs.get("evaluators", []))
-    n_var = int(attrs["n_var"])
+    committed = _attr_int(path, attrs, "committed_rows")
+    evaluators = _attr_names(path, attrs)
+    n_var = _attr_int(path, attrs, "n_var")
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
     stop = committed if stop is None else min(int(stop), committed)
     start = min(start, stop)
     columns: dict[str, np.ndarray] = {}
     for name in COLUMNS:
-        try:
-            array = group[name]
-        except KeyError:
-            raise ArchiveCorruptError(f"{path}: array {name!r} is missing") from None
+        array = _array(path, group, name)
         if array.shape[0] < stop:
             raise ArchiveCorruptError(
                 f"{path}: array {name!r} holds {array.shape[0]} rows but {committed} are committed"

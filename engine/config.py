@@ -113,12 +113,12 @@ def _validate(config: RunConfig) -> None:
             raise ConfigError(f"{name} must be an integer, got {value!r}")
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    for name, minimum in _FLOAT_FIELDS.items():
-        value = getattr(config, name)
-        if type(value) not in (int, float) or not math.isfinite(value):
-            raise ConfigError(f"{name} must be a finite number, got {value!r}")
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    for name, least in _FLOAT_FIELDS.items():
+        number = getattr(config, name)
+        if type(number) not in (int, float) or not math.isfinite(number):
+            raise ConfigError(f"{name} must be a finite number, got {number!r}")
+        if number < least:
+            raise ConfigError(f"{name} must be >= {least}, got {number}")
     for name in _STR_FIELDS:
         value = getattr(config, name)
         if not isinstance(value, str) or not value:

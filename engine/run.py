@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -42,7 +43,7 @@ from segevo.engine.rundir import RunDir, RunDirError
 from segevo.engine.server import Server
 from segevo.engine.strategies import make_strategy
 from segevo.engine.strategies.base import Proposal, Strategy
-from segevo.engine.wire import parse_endpoint
+from segevo.engine.wire import essential_exception, parse_endpoint
 
 log = logging.getLogger("segevo.engine.run")
 
@@ -80,6 +81,8 @@ class Coordinator:
         self,
         rundir: RunDir,
         config: RunConfig,
+        problem: Problem,
+        strategy: Strategy,
         *,
         resumed: bool,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
@@ -88,6 +91,8 @@ class Coordinator:
     ) -> None:
         self.rundir = rundir
         self.config = config
+        self.problem = problem
+        self.strategy = strategy
         self.resumed = resumed
         self.on_progress = on_progress
         self.progress_interval_s = progress_interval_s
@@ -108,12 +113,17 @@ class Coordinator:
     def create(cls, config: RunConfig, run_dir: str | Path, **options: Any) -> Coordinator:
         """A new run in a new (or empty) run directory."""
         problem = load_problem(config.problem, **config.problem_options)
+        size = problem.codec.size
+        if config.evaluations > size:
+            raise ValueError(
+                f"evaluations ({config.evaluations}) exceeds the {size} architectures the "
+                "problem's bounds hold"
+            )
         if config.hv_reference is None:
             config = config.replace(hv_reference=list(default_hv_reference(problem)))
+        strategy = _make_strategy(config, problem)  # bad options fail before any file exists
         rundir = RunDir.create(run_dir, config)
-        coordinator = cls(rundir, config, resumed=False, **options)
-        coordinator._problem = problem
-        return coordinator
+        return cls(rundir, config, problem, strategy, resumed=False, **options)
 
     @classmethod
     def resume(
@@ -135,24 +145,14 @@ class Coordinator:
         if changes:
             config = config.replace(**changes)
             rundir.save_config(config)
-        coordinator = cls(rundir, config, resumed=True, **options)
-        coordinator._problem = load_problem(config.problem, **config.problem_options)
-        return coordinator
+        problem = load_problem(config.problem, **config.problem_options)
+        strategy = _make_strategy(config, problem)
+        return cls(rundir, config, problem, strategy, resumed=True, **options)
 
     def _prepare(self) -> None:
         self.rundir.acquire()
         config = self.config
-        problem: Problem = self._problem
-        self.problem = problem
-        self.strategy: Strategy = make_strategy(
-            config.strategy,
-            problem,
-            seed=config.seed,
-            surrogate=config.surrogate,
-            prescreen=config.prescreen,
-            surrogate_options=config.surrogate_options or None,
-            moea_options=config.moea_options or None,
-        )
+        problem = self.problem
         self.dispatcher = Dispatcher(
             lease_s=config.lease_s,
             task_timeout_s=config.task_timeout_s,
@@ -199,6 +199,7 @@ class Coordinator:
             on_event=self.log_event,
         )
         token = self.rundir.token() if config.auth else None
+        previous = self.rundir.read_endpoint() if self.resumed else None
         self.server = Server(
             self,
             endpoint=parse_endpoint(config.listen),
@@ -208,6 +209,7 @@ class Coordinator:
             heartbeat_s=config.heartbeat_s,
             max_frame=config.max_frame,
             max_connections=config.max_connections,
+            preferred_port=previous.port if previous is not None else None,
             on_event=self.log_event,
         )
         evaluation_limiter = anyio.CapacityLimiter(max(1, config.evaluators))
@@ -255,7 +257,10 @@ class Coordinator:
             self.rng.bit_generator.state = state["rng"]
             self.next_task_id = int(state["next_task_id"])
             self.generation = int(state.get("generation", 0))
-            self.dispatcher.abandoned_ids.update(int(i) for i in state.get("abandoned", []))
+            for item in state.get("abandoned", []):
+                x = [int(v) for v in item["x"]]
+                self.dispatcher.abandoned[int(item["id"])] = x
+                self._known.add(tuple(x))
             for item in state.get("tasks", []):
                 task = TaskRecord.from_state(item)
                 if task.id in done_ids or tuple(task.x) in self._known:
@@ -287,6 +292,7 @@ class Coordinator:
         rows = [t.x for t in self.dispatcher.tasks.values()]
         rows += [a.task.x for a in self.archive.uncommitted.values()]
         rows += [t.x for t in self.staged]
+        rows += list(self.dispatcher.abandoned.values())  # never proposed again
         return np.asarray(rows, dtype=np.int64).reshape(len(rows), self.problem.n_var)
 
     def next_seed(self) -> int:
@@ -310,7 +316,7 @@ class Coordinator:
             "rng": self.rng.bit_generator.state,
             "next_task_id": self.next_task_id,
             "generation": self.generation,
-            "abandoned": sorted(self.dispatcher.abandoned_ids),
+            "abandoned": [{"id": i, "x": x} for i, x in self.dispatcher.abandoned.items()],
             "tasks": tasks,
         }
 
@@ -324,7 +330,7 @@ class Coordinator:
         self, X: np.ndarray, acc_pred: np.ndarray, lat_pred: np.ndarray, version: int
     ) -> list[TaskRecord]:
         now = time.time()
-        tasks = []
+        tasks: list[TaskRecord] = []
         for x, a, lat in zip(X.tolist(), acc_pred.tolist(), lat_pred.tolist(), strict=True):
             key = tuple(x)
             if key in self._known:
@@ -423,7 +429,7 @@ class Coordinator:
             "generation": self.generation,
             "proposals": self.proposer.proposals,
             "proposing": self.proposer.busy,
-            "abandoned": len(self.dispatcher.abandoned_ids),
+            "abandoned": len(self.dispatcher.abandoned),
             "refused_connections": self.server.refused,
             "archive_appends": self.archive.appends,
             "elapsed_s": round(elapsed, 3),
@@ -474,10 +480,30 @@ class Coordinator:
         self.changed.notify()
 
     async def run(self) -> RunSummary:
-        """Run to the budget (or until stopped); returns a summary."""
+        """Run to the budget (or until stopped); returns a summary.
+
+        An error inside an actor comes out as itself, not wrapped in an exception group.
+        """
+        try:
+            return await self._run()
+        except BaseExceptionGroup as group:
+            essential = essential_exception(group)
+            if isinstance(essential, Exception) and essential is not group:
+                raise essential from group
+            raise
+
+    async def _run(self) -> RunSummary:
         if not self._prepared:
-            self._prepare()
+            try:
+                self._prepare()
+            except BaseException:
+                self.rundir.close()  # releases the run's lock
+                raise
         self._started = time.monotonic()
+        # Proposals and fits run in threads; a short GIL switch interval hands the event
+        # loop the interpreter sooner, which keeps queries and dispatch responsive.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, 0.001))
         self.log_event(
             "resumed" if self.resumed else "started",
             evaluations=self.mirror.n,
@@ -494,19 +520,25 @@ class Coordinator:
                 self.rundir.write_endpoint(self.bound)
                 self.log_event("listening", endpoint=str(self.bound))
                 await self._seed_tasks()
-                for evaluator in self.local_evaluators:
-                    await tg.start(evaluator.run)
-                await tg.start(self.proposer.run)
-                tg.start_soon(self._reap_leases)
-                if self.on_progress is not None:
-                    tg.start_soon(self._report_progress)
-                if self.handle_signals:
-                    tg.start_soon(self._watch_signals)
-                await self.changed.wait_for(lambda: self.finish_reason() is not None, poll_s=1.0)
+                # The producers of work live in their own group, stopped before the drain.
+                async with anyio.create_task_group() as work:
+                    for evaluator in self.local_evaluators:
+                        await work.start(evaluator.run)
+                    await work.start(self.proposer.run)
+                    work.start_soon(self._reap_leases)
+                    if self.on_progress is not None:
+                        work.start_soon(self._report_progress)
+                    if self.handle_signals:
+                        work.start_soon(self._watch_signals)
+                    await self.changed.wait_for(
+                        lambda: self.finish_reason() is not None, poll_s=1.0
+                    )
+                    work.cancel_scope.cancel()
                 finished = self._stop_reason is None
                 await self._shutdown(self.finish_reason() or "stopped", finished=finished)
                 tg.cancel_scope.cancel()
         finally:
+            sys.setswitchinterval(switch_interval)
             with anyio.CancelScope(shield=True):
                 await self._final_save(finished)
         return self.summary(finished)
@@ -541,7 +573,9 @@ class Coordinator:
             await self.persist()
         except Exception:
             log.exception("saving the final state failed")
-        self.rundir.clear_endpoint()
+        if finished:
+            # A stopped run keeps the file: its resume takes the same port back if it can.
+            self.rundir.clear_endpoint()
         reason = self.finish_reason() or "cancelled"
         self.log_event(
             "finished" if finished else "stopped", reason=reason, evaluations=self.mirror.n
@@ -579,6 +613,18 @@ class Coordinator:
             hypervolume=self.mirror.hypervolume(tuple(reference)),
             elapsed_s=time.monotonic() - self._started,
         )
+
+
+def _make_strategy(config: RunConfig, problem: Problem) -> Strategy:
+    return make_strategy(
+        config.strategy,
+        problem,
+        seed=config.seed,
+        surrogate=config.surrogate,
+        prescreen=config.prescreen,
+        surrogate_options=config.surrogate_options or None,
+        moea_options=config.moea_options or None,
+    )
 
 
 def _plain(values: np.ndarray) -> list:

@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from segevo.engine.config import RunConfig, from_mapping
 from segevo.engine.wire import Endpoint
@@ -70,7 +70,7 @@ class RunDir:
         self.path = path
         self.run_id = run_id
         self._events_lock = threading.Lock()
-        self._events = None
+        self._events: TextIO | None = None
         self._lock_fd: int | None = None
 
     # -- files ---------------------------------------------------------------------------

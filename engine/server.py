@@ -67,6 +67,7 @@ class Server:
         max_frame: int,
         max_connections: int,
         handshake_timeout_s: float = 10.0,
+        preferred_port: int | None = None,
         on_event: Callable[..., None] | None = None,
     ) -> None:
         if token is None and not endpoint.is_loopback:
@@ -83,6 +84,7 @@ class Server:
         self.max_frame = max_frame
         self.max_connections = max_connections
         self.handshake_timeout_s = handshake_timeout_s
+        self.preferred_port = preferred_port
         self._on_event = on_event or (lambda event, **fields: None)
         self.connections: set[FrameStream] = set()
         self.refused = 0
@@ -93,9 +95,18 @@ class Server:
     async def run(self, *, task_status: TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED) -> None:
         """Bind, report the bound endpoint through ``task_status``, serve until cancelled."""
         host = "127.0.0.1" if self.endpoint.host == "localhost" else self.endpoint.host
-        listener = await anyio.create_tcp_listener(
-            local_host=host, local_port=self.endpoint.port, reuse_port=False
-        )
+        listener = None
+        if self.endpoint.port == 0 and self.preferred_port:
+            # A resumed run takes its old port back when it can, so evaluators that keep
+            # reconnecting to it find it again.
+            with contextlib.suppress(OSError):
+                listener = await anyio.create_tcp_listener(
+                    local_host=host, local_port=self.preferred_port
+                )
+        if listener is None:
+            listener = await anyio.create_tcp_listener(
+                local_host=host, local_port=self.endpoint.port
+            )
         port = int(listener.extra(SocketAttribute.local_port))
         self.bound = Endpoint(host, port)
         async with listener, anyio.create_task_group() as tg:
@@ -126,7 +137,10 @@ class Server:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, anyio.TypedAttributeLookupError):
             address = "?"
-        peer_label = str(address)
+        # (host, port) for TCP; the label used in logs and archive rows keeps the host only,
+        # so an evaluator that reconnects keeps its name.
+        host = address[0] if isinstance(address, tuple) else str(address)
+        peer_label = str(host)
         frames = FrameStream(stream, max_frame=self.max_frame)
         self.connections.add(frames)
         try:

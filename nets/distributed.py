@@ -76,11 +76,13 @@ def average_gradients(module: nn.Module, info: DistInfo, extra: torch.Tensor) ->
     if not info.enabled:
         return extra
     params = [p for p in module.parameters() if p.requires_grad]
+    dtype = params[0].dtype if params else torch.float32
+    device = params[0].device if params else extra.device
     flats = [
-        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).to(extra.dtype)
+        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).to(dtype)
         for p in params
     ]
-    bucket = torch.cat([*flats, extra.reshape(-1).to(flats[0].device if flats else extra.device)])
+    bucket = torch.cat([*flats, extra.reshape(-1).to(device=device, dtype=dtype)])
     dist.all_reduce(bucket, op=dist.ReduceOp.SUM)
     bucket /= info.world_size
     offset = 0
@@ -94,7 +96,7 @@ def average_gradients(module: nn.Module, info: DistInfo, extra: torch.Tensor) ->
         else:
             p.grad.copy_(chunk)
         offset += n
-    return bucket[offset:].to(extra.device).view_as(extra)
+    return bucket[offset:].to(device=extra.device, dtype=extra.dtype).view_as(extra)
 
 
 def sync_buffers(module: nn.Module, info: DistInfo) -> None:

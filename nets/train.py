@@ -371,7 +371,10 @@ def train_supernet(
     config: TrainConfig, *, progress: Callable[[TrainProgress], None] | None = None
 ) -> TrainResult:
     """Train (or resume training of) a supernet as ``config`` says; see the module docstring."""
-    info = init_distributed(config.device if config.device != "auto" else "cpu")
+    hint = config.device
+    if hint == "auto":
+        hint = "cuda" if torch.cuda.is_available() else "cpu"
+    info = init_distributed(hint)
     try:
         return _train(config, info, progress, SuperNet)
     finally:

@@ -13,8 +13,8 @@ class GradientBoostingSurrogate(EstimatorSurrogate):
 
     name = "gb"
     OPTIONS: ClassVar[dict[str, Option]] = {
-        "n_estimators": Option(200, int_range(1), "boosting stages"),
-        "learning_rate": Option(0.05, float_range(0.0, 1.0, low_open=True), "shrinkage"),
+        "n_estimators": Option(100, int_range(1), "boosting stages"),
+        "learning_rate": Option(0.1, float_range(0.0, 1.0, low_open=True), "shrinkage"),
         "max_depth": Option(3, int_range(1), "depth of each tree"),
         "subsample": Option(0.8, float_range(0.0, 1.0, low_open=True), "row fraction per stage"),
     }

@@ -28,12 +28,22 @@ class KrigingSurrogate(EstimatorSurrogate):
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(
-            self.options["length_scale"], (1e-2, 1e3)
-        ) + WhiteKernel(self.options["noise_level"], (1e-6, 1e1))
+        kernel = ConstantKernel(1.0, (1e-4, 1e5)) * RBF(
+            self.options["length_scale"], (1e-2, 1e4)
+        ) + WhiteKernel(self.options["noise_level"], (1e-9, 1e1))
         return GaussianProcessRegressor(
             kernel=kernel,
             normalize_y=True,
             n_restarts_optimizer=self.options["n_restarts"],
             random_state=self.seed,
         )
+
+    def _fit(self, X: Any, y01: Any) -> None:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        # A hyperparameter at its (wide) bound is a fact about the data, not an error.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            super()._fit(X, y01)

@@ -94,7 +94,9 @@ def resolve_options(
     unknown = sorted(set(given) - set(declared))
     if unknown:
         allowed = ", ".join(sorted(declared)) or "(none)"
-        raise ValueError(f"unknown option(s) {unknown} for surrogate {plugin!r}; allowed: {allowed}")
+        raise ValueError(
+            f"unknown option(s) {unknown} for surrogate {plugin!r}; allowed: {allowed}"
+        )
     resolved = {name: option.default for name, option in declared.items()}
     for name, value in given.items():
         problem = declared[name].check(value)

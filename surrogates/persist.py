@@ -143,7 +143,9 @@ def load_surrogate(path: str | Path, *, space: OneHotSpace | None = None) -> Sur
     if not (np.array_equal(surrogate.lower, lower) and np.array_equal(surrogate.upper, upper)):
         raise ValueError(f"{path}: stored bounds differ from the search space's bounds")
     train_X, train_y = arrays["train_X"], arrays["train_y"]
-    state = {key[len("state/") :]: value for key, value in arrays.items() if key.startswith("state/")}
+    state = {
+        key[len("state/") :]: value for key, value in arrays.items() if key.startswith("state/")
+    }
     if state:
         surrogate._restore(state)
         surrogate._train_X = surrogate.encoder.validate(train_X)

@@ -26,7 +26,9 @@ evolutionary proposer can call ``predict`` thousands of times cheaply.
 
 from __future__ import annotations
 
+import itertools
 import math
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,7 +38,19 @@ from .options import Option, float_range, int_range, one_of, optional, subset_of
 from .ranking_loss import READINGS
 
 TEACHERS = ("rbf", "dt", "gb")
-_PREDICT_CHUNK = 16384
+_PREDICT_CHUNK = 8192
+_SMALL_BATCH = 2048
+_BLAS_CONTROLLER: Any = None
+
+
+def _single_thread_blas() -> Any:
+    """A context limiting BLAS to one thread (the threadpoolctl controller is built once)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 class RankNet(Surrogate):
@@ -54,18 +68,18 @@ class RankNet(Surrogate):
         "weight_decay": Option(1e-5, float_range(0.0, 1.0), "lambda of Algorithm 3 (1e-5)"),
         "l2": Option(2.5e-4, float_range(0.0), "beta of Eq. (6), on ||w||^2 (2.5e-4)"),
         "margin": Option(0.05, float_range(0.0), "gamma of Eq. (5) (Table I: 0.05)"),
-        "loss": Option("eq5", one_of(*READINGS), "reading of Eq. (5); see ranking_loss"),
+        "loss": Option("margin", one_of(*READINGS), "reading of Eq. (5); see ranking_loss"),
         "synthetic_size": Option(32, int_range(0), "synthetic rows joining each epoch"),
         "teachers": Option(list(TEACHERS), subset_of(*TEACHERS), "teacher models"),
         "teacher_mix": Option(
-            "mean", one_of("mean", "stack", "random"), "how teachers label a row"
+            "stack", one_of("stack", "mean", "random"), "how teachers label a row"
         ),
         "optimizer": Option("adam", one_of("adam", "sgd"), "gradient step"),
         "batch_size": Option(
             None, optional(int_range(2)), "rows per step; None: one step on the whole epoch"
         ),
         "threads": Option(
-            None, optional(int_range(1, 256)), "torch threads while fitting; None: unchanged"
+            1, optional(int_range(1, 256)), "torch threads while fitting; None: unchanged"
         ),
     }
 
@@ -160,14 +174,15 @@ class RankNet(Surrogate):
             params = self._init_params(real_f.shape[1], generator, device)
             weights = params[0::2]
             if opts["optimizer"] == "adam":
-                optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=opts["learning_rate"])
+                optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                    params, lr=opts["learning_rate"]
+                )
             else:
                 optimizer = torch.optim.SGD(params, lr=opts["learning_rate"])
             shuffle = torch.Generator().manual_seed(self.seed + 1)
             for epoch in range(epochs):
-                lr = 0.5 * opts["learning_rate"] * (1 + math.cos(math.pi * epoch / epochs))
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = self.learning_rate_at(epoch)
                 lo, hi = epoch * per_epoch, (epoch + 1) * per_epoch
                 batch_f = torch.cat([real_f, syn_f[lo:hi]])
                 batch_y = torch.cat([real_y, syn_y[lo:hi]])
@@ -189,6 +204,11 @@ class RankNet(Surrogate):
         self._weights = [w.detach().cpu().numpy().copy() for w in params[0::2]]
         self._biases = [b.detach().cpu().numpy().copy() for b in params[1::2]]
 
+    def learning_rate_at(self, epoch: int) -> float:
+        """Algorithm 3's cosine annealing: ``eta_0 / 2 * (1 + cos(pi * t / T))``."""
+        epochs = self.options["epochs"]
+        return 0.5 * self.options["learning_rate"] * (1 + math.cos(math.pi * epoch / epochs))
+
     def _batches(self, n: int, shuffle: Any) -> list[Any]:
         import torch
 
@@ -205,7 +225,7 @@ class RankNet(Surrogate):
         # private generator so that fitting never touches torch's global random state.
         sizes = [n_in] + [self.options["hidden_units"]] * self.options["hidden_layers"] + [1]
         params = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             bound = 1.0 / math.sqrt(fan_in)
             for shape in ((fan_in, fan_out), (fan_out,)):
                 value = (torch.rand(shape, generator=generator) * 2 - 1) * bound
@@ -227,27 +247,26 @@ class RankNet(Surrogate):
     # -- prediction (numpy) -----------------------------------------------------------------
 
     def logits(self, X: Any) -> np.ndarray:
-        """Pre-sigmoid scores of validated-or-not rows (monotone in the prediction)."""
+        """Pre-sigmoid scores (monotone in the prediction), float32 ``[n]``."""
         X_int = self.encoder.validate(X)
         out = np.empty(X_int.shape[0], dtype=np.float32)
-        for start in range(0, X_int.shape[0], _PREDICT_CHUNK):
-            rows = X_int[start : start + _PREDICT_CHUNK]
-            out[start : start + rows.shape[0]] = self._logits_numpy(rows)
+        # Small batches (the proposer's ~100 rows) run single-threaded: a multi-threaded BLAS
+        # call on a 100 x 300 matrix spends more time waking threads than multiplying.
+        limit = _single_thread_blas() if X_int.shape[0] <= _SMALL_BATCH else nullcontext()
+        with limit:
+            for start in range(0, X_int.shape[0], _PREDICT_CHUNK):
+                rows = X_int[start : start + _PREDICT_CHUNK]
+                out[start : start + rows.shape[0]] = self._logits_numpy(rows)
         return out
 
     def _logits_numpy(self, X: np.ndarray) -> np.ndarray:
         W, b = self._weights, self._biases
-        if self.encoder.uses_space:
-            h = self._features(X) @ W[0] + b[0]
-        else:
-            # A one-hot row times W[0] is the sum of one row of W[0] per digit.
-            cols = self.encoder.column_indices(X)
-            h = np.broadcast_to(b[0], (X.shape[0], b[0].size)).copy()
-            for d in range(cols.shape[1]):
-                h += W[0][cols[:, d]]
+        h = self._features(X) @ W[0]
+        h += b[0]
         for k in range(1, len(W)):
             np.maximum(h, 0.0, out=h)
-            h = h @ W[k] + b[k]
+            h = h @ W[k]
+            h += b[k]
         return h[:, 0]
 
     def _predict(self, X: np.ndarray) -> np.ndarray:

@@ -104,7 +104,7 @@ class R50GroundTruth:
         if X.ndim != 2 or X.shape[1] != N_VAR:
             raise ValueError(f"X must be [n, {N_VAR}], got shape {X.shape}")
         lower, upper = r50_bounds()
-        if np.any(X < np.minimum(lower, 0)) or np.any(X > upper):
+        if np.any(np.minimum(lower, 0) > X) or np.any(upper < X):
             raise ValueError("X has digits outside the r50 bounds")
         resolution = RESOLUTION[X[:, 0]]
         res_gain = (1 - np.exp(-4 * (resolution - 0.3))) / (1 - np.exp(-4 * 0.7))
@@ -173,6 +173,8 @@ def write_table_csv(path: str | Path, X: np.ndarray, y: np.ndarray) -> Path:
         raise ValueError(f"X must be [n, n_var] and y [n], got {X.shape} and {y.shape}")
     header = ",".join([*(f"x{i}" for i in range(X.shape[1])), "acc"])
     lines = [header]
-    lines += [",".join([*map(str, row.tolist()), repr(float(acc))]) for row, acc in zip(X, y, strict=True)]
+    lines += [
+        ",".join([*map(str, row.tolist()), repr(float(acc))]) for row, acc in zip(X, y, strict=True)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path

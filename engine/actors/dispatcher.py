@@ -132,7 +132,8 @@ class Dispatcher:
         self._ready: deque[Worker] = deque()
         self._next_worker = 0
         self.completed_ids: set[int] = set()
-        self.abandoned_ids: set[int] = set()
+        self.abandoned: dict[int, list[int]] = {}
+        """Abandoned task id -> architecture (never proposed again)."""
         self.changed = Changed()
         self.dispatched = 0
         self.dispatch_times: deque[float] = deque(maxlen=256)
@@ -162,7 +163,12 @@ class Dispatcher:
     def lease_view(self) -> list[dict]:
         now = self.clock()
         return [
-            {"task": t.id, "evaluator": w.name, "expires_in_s": round(t.deadline - now, 3)}
+            {
+                "task": t.id,
+                "evaluator": w.name,
+                # None: a local evaluator's lease does not expire.
+                "expires_in_s": round(t.deadline - now, 3) if math.isfinite(t.deadline) else None,
+            }
             for w in self.workers.values()
             for t in w.leased.values()
         ]
@@ -233,11 +239,7 @@ class Dispatcher:
         """Queue new (or restored) tasks."""
         added = list(tasks)
         for task in added:
-            if (
-                task.id in self.tasks
-                or task.id in self.completed_ids
-                or task.id in self.abandoned_ids
-            ):
+            if task.id in self.tasks or task.id in self.completed_ids or task.id in self.abandoned:
                 raise ValueError(f"task {task.id} is already known to the dispatcher")
             self.tasks[task.id] = task
         for task in reversed(added) if front else added:
@@ -343,7 +345,7 @@ class Dispatcher:
         if task is None:
             if task_id in self.completed_ids:
                 raise Refused(f"task {task_id} already has an accepted result (duplicate)")
-            if task_id in self.abandoned_ids:
+            if task_id in self.abandoned:
                 raise Refused(f"task {task_id} was abandoned after {self.max_attempts} failures")
             raise Refused(f"task {task_id} is unknown to this run")
         if not task.given:
@@ -364,7 +366,7 @@ class Dispatcher:
         holder = task.worker
         if task.attempts >= self.max_attempts:
             self._finish(task)
-            self.abandoned_ids.add(task.id)
+            self.abandoned[task.id] = task.x
             self._on_event(
                 "abandoned", task=task.id, attempts=task.attempts, reason=reason, x=task.x
             )

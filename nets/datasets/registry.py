@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,32 @@ def get_dataset(
     """
     name, path = parse_spec(spec)
     factory, needs_path = _REGISTRY[name]
-    if needs_path:
-        if path is None:
-            raise ValueError(f"data set {name!r} needs its folder: use the spec '{name}:PATH'")
-        return factory(path, split, **options)
-    if path is not None:
+    if needs_path and path is None:
+        raise ValueError(f"data set {name!r} needs its folder: use the spec '{name}:PATH'")
+    if not needs_path and path is not None:
         raise ValueError(f"data set {name!r} takes no folder; use the spec {name!r}")
-    return factory(split, **options)
+    allowed = _keyword_options(factory)
+    unknown = sorted(set(options) - allowed) if allowed is not None else []
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for data set {name!r}; "
+            f"allowed: {', '.join(sorted(allowed or ()))}"
+        )
+    return factory(path, split, **options) if needs_path else factory(split, **options)
+
+
+def _keyword_options(factory: DatasetFactory) -> set[str] | None:
+    """Keyword-only options a factory (or data set class, through its bases) accepts; None
+    when it takes arbitrary keywords that cannot be listed."""
+    targets = (
+        [klass.__init__ for klass in factory.__mro__ if "__init__" in vars(klass)]
+        if isinstance(factory, type)
+        else [factory]
+    )
+    names: set[str] = set()
+    for target in targets:
+        parameters = inspect.signature(target).parameters.values()
+        names.update(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return names
+    return None

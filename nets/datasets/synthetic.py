@@ -21,7 +21,12 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from segevo.nets.datasets.base import IGNORE_INDEX, SegmentationDataset, parse_size
+from segevo.nets.datasets.base import (
+    IGNORE_INDEX,
+    PairTransform,
+    SegmentationDataset,
+    parse_size,
+)
 
 SHAPES = ("disc", "square", "triangle", "bar")
 TEXTURES = ("striped", "checkered", "dotted")
@@ -157,7 +162,7 @@ class Synthetic(SegmentationDataset):
         max_objects: int = 4,
         seed: int = 0,
         ignore_border: bool = False,
-        augment=None,
+        augment: PairTransform | None = None,
     ) -> None:
         super().__init__(split, augment=augment)
         generated = parse_size(size)

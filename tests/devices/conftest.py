@@ -49,6 +49,56 @@ def tiny():
     return get_space("tiny")
 
 
+@pytest.fixture(scope="session")
+def micro():
+    """A small user-defined space (other depths, two widths and expands): fast builds."""
+    from segevo.nets.space import ResNetSpace
+
+    return ResNetSpace(
+        name="micro",
+        base_hw=(32, 48),
+        scales=(0.5, 0.75, 1.0),
+        stem_out=(10, 12),
+        stem_mid=(4, 6),
+        stage_channels=(16, 32, 64, 128),
+        base_depths=(1, 1, 2, 1),
+        max_depths=(2, 2, 3, 2),
+        strides=(1, 2, 2, 2),
+        width_mults=(0.5, 1.0),
+        expand_ratios=(0.25, 0.5),
+        divisor=2,
+        context_ch=8,
+        fusion_ch=16,
+        head_mid_ch=16,
+        aux_mid_ch=8,
+    )
+
+
 @pytest.fixture
 def fake_device() -> FakeDevice:
     return FakeDevice()
+
+
+def random_record(space: Any, num_classes: int, seed: int = 0):
+    """A complete LUTRecord for ``space`` with random (positive) timings, no measuring."""
+    from segevo.devices.lut_file import LUTEntry, LUTRecord
+    from segevo.devices.plan import enumerate_keys
+
+    rng = np.random.default_rng(seed)
+    keys = enumerate_keys(space, num_classes)
+    entries = {}
+    for key in keys:
+        ms = float(rng.uniform(0.01, 5.0))
+        entries[key] = LUTEntry(key.split("-")[0], Measurement(5, ms, 0.1, ms, ms * 1.1, ms * 0.9))
+    return LUTRecord(
+        space_name=space.name,
+        space_digest=space.digest(),
+        space_definition=space.definition(),
+        base_hw=list(space.base_hw),
+        num_classes=num_classes,
+        device=FakeDevice().identity(),
+        protocol={},
+        expected_entries=len(keys),
+        entries=entries,
+        complete=True,
+    )

@@ -67,6 +67,21 @@ def test_cpu_threads_are_set_then_restored() -> None:
     assert dev.identity()["threads"] == 2
 
 
+def test_cpu_clock_option() -> None:
+    """clock='cpu' counts the thread's CPU time: never more than the wall time of a call."""
+    dev = get_device("cpu", threads=1, clock="cpu", **FAST)
+    assert dev.identity()["clock"] == "cpu"
+    wall = get_device("cpu", threads=1, **FAST)
+    assert not dev.compatible_with(wall.identity())  # tables of the two clocks do not mix
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+    m = dev.measure(conv, (1, 8, 32, 32), min_repeats=20, max_repeats=20)
+    assert m.count == 20 and m.median_ms > 0
+    with pytest.raises(ValueError, match="threads=1"):
+        get_device("cpu", threads=2, clock="cpu")
+    with pytest.raises(ValueError, match="clock"):
+        get_device("cpu", clock="tsc")
+
+
 def test_cpu_zero_threads_means_all_cores() -> None:
     import os
 
@@ -89,7 +104,9 @@ def test_cpu_rejects_bad_protocol_eagerly() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the error without CUDA")
 @pytest.mark.parametrize("name", ["cuda", "cuda:0", "cuda:3"])
 def test_cuda_without_cuda_gives_clear_error(name: str) -> None:
-    with pytest.raises(DeviceUnavailableError, match=r"torch\.cuda\.is_available\(\) is False") as err:
+    with pytest.raises(
+        DeviceUnavailableError, match=r"torch\.cuda\.is_available\(\) is False"
+    ) as err:
         get_device(name)
     assert f"'cuda:{name.partition(':')[2] or 0}'" in str(err.value)
     assert isinstance(err.value, ValueError)
@@ -106,7 +123,7 @@ def test_cuda_bad_options_are_rejected_before_the_cuda_check() -> None:
 
 @pytest.mark.parametrize("name", ["tpu", "cpu:1", "cuda:x", ""])
 def test_unknown_or_malformed_names(name: str) -> None:
-    with pytest.raises(ValueError, match="cpu"):
+    with pytest.raises(ValueError, match=f"device '{name}'"):
         get_device(name)
 
 

@@ -153,10 +153,15 @@ def test_random_bytes_never_escape_as_anything_but_protocol_error(data):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=8)
     | st.binary(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -164,9 +169,29 @@ json_values = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from(sorted(m.SPECS)),
-    st.dictionaries(st.sampled_from(["id", "x", "acc", "n", "q", "reason", "nonce", "mac", "role",
-                                     "v", "name", "data", "lease_s", "since", "zz"]),
-                    json_values, max_size=6),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "id",
+                "x",
+                "acc",
+                "n",
+                "q",
+                "reason",
+                "nonce",
+                "mac",
+                "role",
+                "v",
+                "name",
+                "data",
+                "lease_s",
+                "since",
+                "zz",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    ),
 )
 def test_valid_msgpack_of_wrong_shapes_is_refused_cleanly(kind, fields):
     payload = msgpack.packb({"t": kind, **fields}, use_bin_type=True)

@@ -213,3 +213,33 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path: Path) -> None:
         assert torch.equal(value, saved[name]), f"checkpoint differs in {name}"
         changed += int(not torch.equal(value, initial[name]))
     assert changed > len(rank0) // 2, "training changed the weights"
+
+
+def test_standalone_fine_tune_updates_an_extracted_network() -> None:
+    from segevo.nets.datasets import get_dataset
+    from segevo.nets.space import get_space
+    from segevo.nets.supernet import SuperNet
+    from segevo.nets.train import train_standalone
+    from segevo.nets.transforms import RandomScaleCropFlip
+
+    space = get_space("tiny", base_hw=(32, 48))
+    torch.manual_seed(0)
+    net = SuperNet(space, 4).extract(space.smallest(), with_aux=True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = get_dataset(
+        "synthetic",
+        "train",
+        size=(32, 48),
+        length=4,
+        num_classes=4,
+        augment=RandomScaleCropFlip((32, 48)),
+    )
+    losses = train_standalone(net, data, steps=2, input_hw=(16, 24), batch_size=2)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert not net.training
+    changed = [k for k, v in net.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("aux16") for k in changed) and any(
+        k.startswith("stem") for k in changed
+    )
+    with pytest.raises(ValueError, match="steps"):
+        train_standalone(net, data, steps=0)

@@ -44,9 +44,12 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.interactive:
+            from rich.console import Console
             from rich.live import Live
 
-            self._live = Live("", refresh_per_second=4, transient=False)
+            self._live = Live(
+                "", console=Console(stderr=True), refresh_per_second=4, transient=False
+            )
             self._live.__enter__()
         return self
 

@@ -32,13 +32,15 @@ class Agreement:
     mape_pct: float  # raw predictions (NaN where the predictor is not in ms)
     mape_fit_pct: float  # after the least-squares line predictor -> ms
 
-    def to_dict(self) -> dict[str, float]:
-        return {
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-able (strict JSON: a NaN becomes None)."""
+        values = {
             "kendall_tau": self.kendall_tau,
             "pearson_r": self.pearson_r,
             "mape_pct": self.mape_pct,
             "mape_fit_pct": self.mape_fit_pct,
         }
+        return {k: (None if np.isnan(v) else v) for k, v in values.items()}
 
 
 def mape_pct(predicted: np.ndarray, measured: np.ndarray) -> float:

@@ -224,9 +224,9 @@ class IndexPlan:
     presets): the digits of a chunk are narrowed to bytes, each word's lane bytes gathered into
     two uint32, and the base-4 code squeezed out of each by one multiplication (see
     :func:`_squeeze_multipliers`), all on ``[rows, words]`` arrays; one gather then writes
-    every word. A digit above its
-    own upper bound or below its lower bound lands on a row whose first slot is the invalid
-    index instead of aliasing a valid value. Other spaces take a column-by-column path.
+    every word. A digit above its own upper bound or below its lower bound lands on a row whose
+    first slot is the invalid index instead of aliasing a valid value. Other spaces take a
+    column-by-column path over the same tables.
     """
 
     def __init__(
@@ -282,6 +282,8 @@ class IndexPlan:
             dtype=np.intp,
         )
         self._multipliers = np.concatenate([_squeeze_multipliers(len(w.lanes)) for w in self.words])
+        # a word without lanes would pad with the scale digit, which may exceed 3
+        self.fast = self.fast and all(w.lanes for w in self.words)
 
     @staticmethod
     def _lanes(items: Sequence[Item]) -> tuple[int, ...]:

@@ -43,7 +43,7 @@ from segevo.engine.rundir import RunDir, RunDirError
 from segevo.engine.server import Server
 from segevo.engine.strategies import make_strategy
 from segevo.engine.strategies.base import Proposal, Strategy
-from segevo.engine.wire import essential_exception, parse_endpoint
+from segevo.engine.wire import Endpoint, essential_exception, parse_endpoint
 
 log = logging.getLogger("segevo.engine.run")
 
@@ -106,7 +106,7 @@ class Coordinator:
         self._started = time.monotonic()
         self._evaluations_at_start = 0
         self._prepared = False
-        self.bound = None
+        self.bound: Endpoint | None = None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -162,9 +162,10 @@ class Coordinator:
         self.changed = self.dispatcher.changed
         self._state_lock = anyio.Lock()
         self._io_limiter = anyio.CapacityLimiter(1)
-        if self.resumed:
+        if self.resumed and self.rundir.archive_path.exists():
             writer, restored = self._restore()
         else:
+            # A new run, or one killed before its archive existed: start from the seed.
             writer = ArchiveWriter.create(self.rundir.path, problem.n_var)
             self.mirror = ArchiveMirror(problem.n_var)
             self.rng = np.random.default_rng(config.seed)

@@ -1,20 +1,23 @@
-"""A procedurally generated segmentation set: textured shapes on a smooth background.
+"""A procedurally generated segmentation set: coloured, textured shapes on a grey-ish background.
 
 Nothing is downloaded and every item is a pure function of ``(seed, split, index)``.
 
-Scene: a background (class 0) of two random colours blended by a smooth random field, plus
-1..``max_objects`` objects drawn in order (later ones occlude earlier ones). An object's class
-is a pair (shape, texture): shapes disc, square, triangle, bar; textures stripes, checker,
-dots, each drawn in two random contrasting colours at a random angle and period. Colours
-carry no class information, so a network has to see both the local texture and the whole
-object's outline; the class list is ordered so that every shape occurs with several textures
-and every texture with several shapes (with 8 classes: disc, square, triangle each striped
-and checkered, plus a dotted disc), and telling a striped disc from a striped square needs a
-receptive field as large as the object: bigger networks score higher.
+Scene: a background (class 0) of two washed-out colours blended by a smooth random field,
+plus 1..``max_objects`` objects drawn in order (later ones occlude earlier ones). An object's
+class is a pair (shape, colour family): shapes disc, square, triangle, bar; colour families
+red, green, blue (each object's hue, saturation and brightness jitter around its family).
+Every object also gets a random texture (stripes, checker, dots or flat, at a random angle
+and period) that carries no class information.
+
+Colour is a local cue a small network learns quickly; shape is not: the class list is
+ordered so that every colour occurs with several shapes (with the default 8 classes: red and
+green discs, squares and triangles, plus a blue disc), and telling a red disc from a red
+square needs a receptive field as large as the object, so bigger networks score higher.
 """
 
 from __future__ import annotations
 
+import colorsys
 import zlib
 from collections.abc import Sequence
 
@@ -29,13 +32,15 @@ from segevo.nets.datasets.base import (
 )
 
 SHAPES = ("disc", "square", "triangle", "bar")
-TEXTURES = ("striped", "checkered", "dotted")
-# (shape, texture) of object classes 1, 2, ...: the first ones pair shapes and textures
-# crosswise so neither cue alone identifies a class.
+COLOURS = ("red", "green", "blue")
+COLOUR_HUES = (0.0, 1 / 3, 2 / 3)
+TEXTURES = ("striped", "checkered", "dotted", "flat")
+# (shape, colour family) of object classes 1, 2, ...: the first ones pair shapes and colours
+# crosswise so that neither cue alone identifies a class.
 OBJECT_KINDS = (
     (0, 0),
-    (0, 1),
     (1, 0),
+    (0, 1),
     (1, 1),
     (2, 0),
     (2, 1),
@@ -78,15 +83,26 @@ def texture_pattern(texture: int, u: np.ndarray, v: np.ndarray, period: float) -
         return (u / period) % 1.0 < 0.5
     if texture == 1:
         return (np.floor(2 * u / period) + np.floor(2 * v / period)) % 2 == 0
+    if texture == 3:
+        return np.ones(u.shape, dtype=bool)
     du = (u / period) % 1.0 - 0.5
     dv = (v / period) % 1.0 - 0.5
     return du**2 + dv**2 <= 0.32**2
 
 
-def _contrasting_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    first = rng.uniform(0.05, 0.95, 3)
-    second = np.where(first > 0.5, first - 0.42, first + 0.42) + rng.normal(0, 0.04, 3)
-    return first, np.clip(second, 0.0, 1.0)
+def _family_colours(rng: np.random.Generator, family: int) -> tuple[np.ndarray, np.ndarray]:
+    """A saturated colour of the family's hue and a darker shade of it (the texture's pair)."""
+    hue = (COLOUR_HUES[family] + rng.uniform(-0.05, 0.05)) % 1.0
+    saturation, value = rng.uniform(0.65, 1.0), rng.uniform(0.7, 1.0)
+    bright = np.array(colorsys.hsv_to_rgb(hue, saturation, value))
+    dark = np.array(colorsys.hsv_to_rgb(hue, saturation, value * rng.uniform(0.45, 0.65)))
+    return bright, dark
+
+
+def _background_colour(rng: np.random.Generator) -> np.ndarray:
+    return np.array(
+        colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.0, 0.25), rng.uniform(0.3, 0.9))
+    )
 
 
 def render_scene(
@@ -104,14 +120,15 @@ def render_scene(
     coarse = rng.uniform(0, 1, (4, 6))
     field = ndimage.zoom(coarse, (height / 4, width / 6), order=1, mode="nearest")
     field = np.clip(field[:height, :width], 0, 1)[..., None]
-    colour_a, colour_b = rng.uniform(0.1, 0.9, 3), rng.uniform(0.1, 0.9, 3)
+    colour_a, colour_b = _background_colour(rng), _background_colour(rng)
     image = colour_a * (1 - field) + colour_b * field
     label = np.zeros((height, width), dtype=np.int64)
     instance = np.zeros((height, width), dtype=np.int64)
 
     for number in range(1, int(rng.integers(1, max_objects + 1)) + 1):
         cls = int(rng.integers(1, num_classes))
-        shape, texture = OBJECT_KINDS[cls - 1]
+        shape, family = OBJECT_KINDS[cls - 1]
+        texture = int(rng.integers(len(TEXTURES)))
         radius = rng.uniform(0.16, 0.36) * short
         cy, cx = rng.uniform(0.1, 0.9) * height, rng.uniform(0.1, 0.9) * width
         dx, dy = xx - cx, yy - cy
@@ -121,7 +138,7 @@ def render_scene(
         u = dx * np.cos(theta) + dy * np.sin(theta) + rng.uniform(0, period)
         v = -dx * np.sin(theta) + dy * np.cos(theta) + rng.uniform(0, period)
         pattern = texture_pattern(texture, u, v, period)[..., None]
-        first, second = _contrasting_colours(rng)
+        first, second = _family_colours(rng, family)
         drawn = np.where(pattern, first, second)
         image = np.where(mask[..., None], drawn, image)
         label[mask] = cls
@@ -191,7 +208,7 @@ class Synthetic(SegmentationDataset):
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        objects = tuple(f"{TEXTURES[t]} {SHAPES[s]}" for s, t in OBJECT_KINDS)
+        objects = tuple(f"{COLOURS[c]} {SHAPES[s]}" for s, c in OBJECT_KINDS)
         return ("background", *objects[: self.classes - 1])
 
     def __len__(self) -> int:

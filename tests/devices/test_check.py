@@ -27,6 +27,7 @@ def test_agreement_against_scipy_and_by_hand() -> None:
     assert a.mape_fit_pct == pytest.approx(mape_pct(slope * predicted + intercept, measured))
     flops = agreement(predicted * 1e9, measured, in_ms=False)
     assert np.isnan(flops.mape_pct)
+    assert flops.to_dict()["mape_pct"] is None  # strict JSON
     assert flops.mape_fit_pct == pytest.approx(a.mape_fit_pct)
 
 

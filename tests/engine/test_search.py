@@ -215,3 +215,15 @@ def test_a_budget_larger_than_the_space_is_refused(tmp_path):
     config = RunConfig(problem=f"table:{tmp_path / 't.csv'}", evaluations=7, initial=2)
     with pytest.raises(ValueError, match=r"evaluations \(7\) exceeds the 6 architectures"):
         Coordinator.create(config, tmp_path / "run")
+
+
+async def test_resume_of_a_run_killed_before_its_archive_existed(tmp_path):
+    write_table(tmp_path / "t.csv", (3, 3))
+    config = RunConfig(
+        problem=f"table:{tmp_path / 't.csv'}", evaluations=5, initial=2, strategy="random"
+    )
+    Coordinator.create(config, tmp_path / "run")  # run directory made, never run
+    with anyio.fail_after(60):
+        summary = await Coordinator.resume(tmp_path / "run").run()
+    assert summary.finished
+    _check_exactly_once(open_archive(tmp_path / "run"), 5)

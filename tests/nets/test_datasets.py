@@ -374,15 +374,17 @@ def test_synthetic_classes_and_options() -> None:
             get_dataset("synthetic", "train", **bad)
 
 
-def test_synthetic_classes_need_both_shape_and_texture() -> None:
+def test_synthetic_classes_need_both_shape_and_colour() -> None:
     from segevo.nets.datasets.synthetic import OBJECT_KINDS
 
     assert len(set(OBJECT_KINDS)) == len(OBJECT_KINDS)
     first_six = OBJECT_KINDS[:6]
     shapes = [s for s, _ in first_six]
-    textures = [t for _, t in first_six]
+    colours = [c for _, c in first_six]
     assert all(shapes.count(s) == 2 for s in set(shapes))
-    assert all(textures.count(t) == 3 for t in set(textures))
+    assert all(colours.count(c) == 3 for c in set(colours))
+    ds = get_dataset("synthetic", "train", size=(32, 48), length=1)
+    assert ds.class_names[:3] == ("background", "red disc", "red square")
 
 
 # ---------------------------------------------------------------- real data

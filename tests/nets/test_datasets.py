@@ -328,9 +328,9 @@ def test_spec_errors_list_known_names(tmp_path: Path) -> None:
         get_dataset("camvid")
     with pytest.raises(ValueError, match="takes no folder"):
         get_dataset(f"synthetic:{tmp_path}")
-    with pytest.raises(ValueError, match="unknown option.*colour.*allowed: augment, sbd, size"):
+    with pytest.raises(ValueError, match=r"unknown option.*colour.*allowed: augment, sbd, size"):
         get_dataset(f"voc:{tmp_path}", "train", colour=True)
-    with pytest.raises(ValueError, match="unknown option.*allowed: augment, ignore_border"):
+    with pytest.raises(ValueError, match=r"unknown option.*allowed: augment, ignore_border"):
         get_dataset("synthetic", "train", root=tmp_path)
     with pytest.raises(ValueError, match="already registered"):
         register_dataset("camvid", lambda root, split: None)  # type: ignore[arg-type,return-value]

@@ -5,8 +5,8 @@ over the 29-digit ``r50`` space, population 100, 1000 generations (paper Table I
 Accuracy comes from a fitted RankNet (``segevo.surrogates``; its predict runs in numpy)
 or, with ``--model mlp`` or when RankNet is unavailable, from a numpy MLP of the same
 shape (3 x 300) with random weights. Latency is a gather-sum over a random per-digit
-table (29 indices per architecture, -1 for inactive layers) through ``_core.lut_sum``
-when the core has it, else numpy: the same work as a latency look-up table's predict.
+table (29 indices per architecture, -1 for inactive layers) through ``_core.lut_sum``:
+the same work as a latency look-up table's predict.
 Both optimisers get the same objective function and the search space's repair, with
 BLAS limited to one thread. Besides the time, the hypervolume of each final population
 (on the same normalisation) shows that the faster one does not do less.
@@ -24,20 +24,6 @@ from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-
-
-def _lut_sum() -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], str]:
-    try:
-        from segevo import _core
-
-        return _core.lut_sum, "segevo._core.lut_sum"
-    except (ImportError, AttributeError):
-
-        def numpy_lut_sum(indices: np.ndarray, table: np.ndarray) -> np.ndarray:
-            padded = np.concatenate([table, [0.0]])
-            return padded[np.where(indices < 0, table.size, indices)].sum(axis=1)
-
-        return numpy_lut_sum, "numpy gather-sum (segevo._core.lut_sum not built yet)"
 
 
 def _accuracy_model(space, kind: str, rng: np.random.Generator) -> tuple[Callable, str]:
@@ -85,13 +71,12 @@ def main() -> None:
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.optimize import minimize as pymoo_minimize
 
-    from segevo.engine._kernels import hypervolume_2d
+    from segevo._core import hypervolume_2d, lut_sum
     from segevo.engine.moea import minimize
     from segevo.nets.space import get_space
 
     space = get_space("r50")
     rng = np.random.default_rng(0)
-    lut_sum, lut_label = _lut_sum()
     predict, model_label = _accuracy_model(space, args.model, rng)
     n_var = space.n_var
     offsets = np.concatenate([[0], np.cumsum(space.upper - space.lower + 1)[:-1]])
@@ -146,7 +131,7 @@ def main() -> None:
         return time.perf_counter() - start, result.pop.get("F")
 
     print(f"accuracy model: {model_label}")
-    print(f"latency: random per-digit table, {lut_label}")
+    print("latency: random per-digit table summed by segevo._core.lut_sum")
     print(
         f"r50 space ({n_var} digits), population {args.pop_size}, {args.generations} "
         f"generations, 1 BLAS thread, {args.repeats} repeats (median)"

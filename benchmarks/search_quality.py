@@ -10,8 +10,8 @@ front after each evaluation, with accuracy and latency normalised to [0, 1] by t
 problem's known bounds (``problem.objective_bounds()``) and reference point (1, 1).
 
 Variants: ``segevo`` (mosegnas + hierarchical pre-screening), the pre-screen ablations
-``survival``, ``hv``, ``latency`` and ``random-prescreen`` (mosegnas with that
-pre-screen), ``nsga2`` and ``random``. Results per (variant, seed) are saved as they
+``hierarchical-paper`` (Algorithm 4 as printed), ``survival``, ``hv``, ``latency`` and
+``random-prescreen`` (mosegnas with that pre-screen), ``nsga2`` and ``random``. Results per (variant, seed) are saved as they
 finish under ``--out`` and reused on a rerun, so a long benchmark can be resumed.
 
     python benchmarks/search_quality.py --seeds 5 --out runs/search_quality
@@ -37,6 +37,7 @@ import numpy as np
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "segevo": {"strategy": "mosegnas", "prescreen": "hierarchical"},
+    "hierarchical-paper": {"strategy": "mosegnas", "prescreen": "hierarchical-paper"},
     "survival": {"strategy": "mosegnas", "prescreen": "survival"},
     "hv": {"strategy": "mosegnas", "prescreen": "hv"},
     "latency": {"strategy": "mosegnas", "prescreen": "latency"},
@@ -57,7 +58,7 @@ def normalised_objectives(problem: Any, acc: np.ndarray, lat: np.ndarray) -> np.
 
 def hypervolume_curve(F: np.ndarray) -> np.ndarray:
     """Hypervolume (reference (1, 1)) of the first n points, for n = 1..len(F)."""
-    from segevo.engine._kernels import hypervolume_2d
+    from segevo._core import hypervolume_2d
 
     ref = np.array([1.0, 1.0])
     curve = np.zeros(F.shape[0])
@@ -176,10 +177,16 @@ def summarise(
             medians["segevo"][b] > medians["nsga2"][b] > medians["random"][b] for b in budgets
         )
         text.append(f"segevo > nsga2 > random at every budget: {order}")
-    prescreens = [n for n in ("segevo", "survival", "hv", "latency", "random-prescreen") if n in runs]
+    prescreens = [
+        n
+        for n in ("segevo", "hierarchical-paper", "survival", "hv", "latency", "random-prescreen")
+        if n in runs
+    ]
     if len(prescreens) > 1:
         best = {b: max(prescreens, key=lambda n: medians[n][b]) for b in budgets}
-        text.append("best pre-screen per budget: " + ", ".join(f"{b}: {n}" for b, n in best.items()))
+        text.append(
+            "best pre-screen per budget: " + ", ".join(f"{b}: {n}" for b, n in best.items())
+        )
     for name, seeds in runs.items():
         taus = [t for r in seeds for t in r["kendall"]]
         if taus:
@@ -204,7 +211,9 @@ def _write_curves(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
                     f.write(f"{name},{r['seed']},{n},{hv:.6f}\n")
 
 
-def _plot(runs: dict[str, list[dict[str, Any]]], budgets: Sequence[int], path: Path, problem: Any) -> None:
+def _plot(
+    runs: dict[str, list[dict[str, Any]]], budgets: Sequence[int], path: Path, problem: Any
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -281,17 +290,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                     runs[variant].append(stored)
                     continue
             todo.append({**settings, "variant": variant, "seed": seed})
-    print(f"{problem.spec()['problem']} ({getattr(problem, 'size', '?')} architectures); "
-          f"{len(todo)} runs to do, {sum(map(len, runs.values()))} reused")
+    print(
+        f"{problem.spec()['problem']} ({getattr(problem, 'size', '?')} architectures); "
+        f"{len(todo)} runs to do, {sum(map(len, runs.values()))} reused"
+    )
 
     def store(result: dict[str, Any], config: dict[str, Any]) -> None:
         result["settings"] = settings
         (out / "runs" / f"{config['variant']}-{config['seed']}.json").write_text(json.dumps(result))
         runs[config["variant"]].append(result)
-        print(f"  {config['variant']:>16} seed {config['seed']}: HV@{max(budgets)} "
-              f"{result['hv'][-1]:.4f} in {result['seconds']:.0f} s "
-              f"(fit {result['fit_seconds']:.0f} s, propose {result['propose_seconds']:.0f} s)",
-              flush=True)
+        print(
+            f"  {config['variant']:>16} seed {config['seed']}: HV@{max(budgets)} "
+            f"{result['hv'][-1]:.4f} in {result['seconds']:.0f} s "
+            f"(fit {result['fit_seconds']:.0f} s, propose {result['propose_seconds']:.0f} s)",
+            flush=True,
+        )
 
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:

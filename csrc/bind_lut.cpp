@@ -2,40 +2,16 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <optional>
 #include <string>
-#include <thread>
-
-#if defined(__linux__)
-#include <sched.h>
-#endif
 
 #include "bindings.hpp"
 #include "lut.hpp"
 #include "numpy_args.hpp"
+#include "threads.hpp"
 
 namespace segevo::bind {
 namespace {
-
-// Threads for large batches: $SEGEVO_NUM_THREADS if set, else the CPUs this process may
-// run on (the affinity mask honours taskset and container cpusets, which
-// hardware_concurrency() does not).
-unsigned worker_threads() {
-    if (const char* env = std::getenv("SEGEVO_NUM_THREADS")) {
-        char* end = nullptr;
-        const long v = std::strtol(env, &end, 10);
-        if (end != env && *end == '\0' && v >= 1) return static_cast<unsigned>(std::min(v, 1024L));
-    }
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-        const int count = CPU_COUNT(&set);
-        if (count >= 1) return static_cast<unsigned>(count);
-    }
-#endif
-    return std::max(1u, std::thread::hardware_concurrency());
-}
 
 template <class I>
 py::array_t<double> lut_sum_typed(const py::array& indices, const py::array& table) {

@@ -7,6 +7,7 @@ namespace segevo::bind {
 
 void bind_pareto(pybind11::module_& m);
 void bind_lut(pybind11::module_& m);
+void bind_lut_predict(pybind11::module_& m);
 void bind_ks(pybind11::module_& m);
 
 }  // namespace segevo::bind

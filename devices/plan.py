@@ -421,3 +421,113 @@ class IndexPlan:
         arr = self.as_matrix(X)
         self.check_bounds(arr)
         return self.as_indices(self.fill_all(arr))
+
+
+MAX_TERM_ENTRIES = 4096
+"""Table entries per fused term: a term's float64 table stays within a few L1/L2 lines' reach
+(32 KiB), while items that share digits (x0, a stage's width) are summed ahead of time."""
+
+
+@dataclass(frozen=True)
+class PredictTerms:
+    """Eq. 7 regrouped for ``segevo._core.lut_predict``: consecutive items merged into terms.
+
+    Term ``t`` reads the digits ``digits[t]`` (-1 pads) with row-major ``strides[t]`` over their
+    ranges and adds ``tables[offsets[t] + code]``, the sum of its items' latencies for those
+    digit values (an inactive layer adds 0; an active combination without a key is NaN, which
+    the kernel reports as an invalid combination). ``labels[t]`` names the items of term ``t``.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    digits: np.ndarray
+    strides: np.ndarray
+    offsets: np.ndarray
+    tables: np.ndarray
+    labels: tuple[tuple[str, ...], ...]
+
+    def native_args(self) -> tuple[np.ndarray, ...]:
+        """Everything after ``X`` in a ``lut_predict`` call, in order."""
+        return (self.lower, self.upper, self.digits, self.strides, self.offsets, self.tables)
+
+
+def _group_items(
+    items: Sequence[Item], radix: np.ndarray, max_entries: int
+) -> list[list[int]]:
+    """Consecutive items merged while the union of their digits spans <= ``max_entries``."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i, item in enumerate(items):
+        union = {d for k in current for d in items[k].digits} | set(item.digits)
+        if current and int(np.prod([radix[d] for d in union])) > max_entries:
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _item_values(
+    item: Item,
+    mapping: Mapping[tuple[int, ...], str],
+    latency: Callable[[str], float],
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> np.ndarray:
+    """Dense latency of one item over its own digits' ranges: 0 inactive, NaN no key."""
+    ranges = [range(int(lower[d]), int(upper[d]) + 1) for d in item.digits]
+    dense = np.full([len(r) for r in ranges], np.nan)
+    for combo in itertools.product(*ranges):
+        at = tuple(v - int(lower[d]) for v, d in zip(combo, item.digits, strict=True))
+        if not item.active(dict(zip(item.digits, combo, strict=True))):
+            dense[at] = 0.0
+        elif combo in mapping:
+            dense[at] = latency(mapping[combo])
+    return dense
+
+
+def predict_terms(
+    space: Any,
+    num_classes: int,
+    latency: Mapping[str, float],
+    *,
+    max_entries: int = MAX_TERM_ENTRIES,
+) -> PredictTerms:
+    """The fused-kernel form of a table whose entry ``key`` is worth ``latency[key]`` ms."""
+    items, maps, _ = _items_and_maps(space, num_classes)
+    lower = np.asarray(space.lower, dtype=np.int64)
+    upper = np.asarray(space.upper, dtype=np.int64)
+    radix = upper - lower + 1
+    missing = sorted({k for m in maps for k in m.values()} - set(latency))
+    if missing:
+        raise KeyError(
+            f"the latency table lacks {len(missing)} key(s) of the space, e.g. {missing[0]!r}"
+        )
+    groups = _group_items(items, radix, max_entries)
+    width = max(len({d for i in g for d in items[i].digits}) for g in groups)
+    digits = np.full((len(groups), width), -1, dtype=np.int64)
+    strides = np.zeros((len(groups), width), dtype=np.int64)
+    offsets = np.zeros(len(groups), dtype=np.int64)
+    blocks: list[np.ndarray] = []
+    for t, group in enumerate(groups):
+        union = sorted({d for i in group for d in items[i].digits})
+        shape = tuple(int(radix[d]) for d in union)
+        grid = np.indices(shape).reshape(len(union), -1)
+        block = np.zeros(grid.shape[1])
+        for i in group:
+            dense = _item_values(items[i], maps[i], latency.__getitem__, lower, upper)
+            block += dense[tuple(grid[union.index(d)] for d in items[i].digits)]
+        digits[t, : len(union)] = union
+        strides[t, : len(union)] = [int(np.prod(shape[k + 1 :])) for k in range(len(union))]
+        offsets[t] = sum(b.shape[0] for b in blocks)
+        blocks.append(block)
+    return PredictTerms(
+        lower=lower,
+        upper=upper,
+        digits=digits,
+        strides=strides,
+        offsets=offsets,
+        tables=np.concatenate(blocks) if blocks else np.zeros(0),
+        labels=tuple(tuple(items[i].label for i in g) for g in groups),
+    )

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import zarr
 
+from segevo.engine.faultpoints import crashpoint
+
 ARCHIVE_FORMAT = "segevo-archive"
 ARCHIVE_VERSION = 1
 ARCHIVE_DIRNAME = "archive.zarr"
@@ -134,7 +136,9 @@ class ArchiveWriter:
         self.n_var = _attr_int(path, attrs, "n_var")
         self.evaluators = _attr_names(path, attrs)
         self._evaluator_index = {name: i for i, name in enumerate(self.evaluators)}
-        self._capacity = int(self._arrays["acc"].shape[0])
+        # The smallest array bounds what may be written: a writer killed between the
+        # resizes of a grow leaves some arrays longer than others.
+        self._capacity = min(int(a.shape[0]) for a in self._arrays.values())
         self._chunk_rows = int(self._arrays["acc"].chunks[0])
 
     @classmethod
@@ -150,9 +154,11 @@ class ArchiveWriter:
         if path.exists():
             raise ArchiveError(f"{path} already exists; an archive is never overwritten")
         # Built aside and renamed into place: a reader sees no archive or a complete one.
+        # Earlier staging folders are leftovers of a writer killed while creating (the
+        # caller holds the run's lock, so no one else is creating one now).
+        for stale in path.parent.glob(f".{path.name}.creating-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         staging = path.with_name(f".{path.name}.creating-{os.getpid()}")
-        if staging.exists():
-            shutil.rmtree(staging)
         group = zarr.open_group(str(staging), mode="w-")
         for name, column in COLUMNS.items():
             shape: tuple[int, ...] = (chunk_rows, n_var) if name == "x" else (chunk_rows,)
@@ -219,6 +225,8 @@ class ArchiveWriter:
             self._grow(stop)
         for name, array in data.items():
             self._arrays[name][start:stop] = array
+            crashpoint("archive.column")
+        crashpoint("archive.before_commit")
         # The commit point: readers trust rows below committed_rows only.
         self._group.attrs.update({"evaluators": list(self.evaluators), "committed_rows": stop})
         self.committed_rows = stop
@@ -228,7 +236,9 @@ class ArchiveWriter:
         capacity = max(self._capacity * 2, needed)
         capacity = -(-capacity // self._chunk_rows) * self._chunk_rows
         for name, array in self._arrays.items():
-            array.resize((capacity, self.n_var) if name == "x" else (capacity,))
+            if array.shape[0] < capacity:
+                array.resize((capacity, self.n_var) if name == "x" else (capacity,))
+                crashpoint("archive.grow")
         self._capacity = capacity
 
 

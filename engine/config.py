@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segevo.engine.wire import DEFAULT_MAX_FRAME, parse_endpoint
+from segevo.engine.wire import DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT, parse_endpoint
 
 
 class ConfigError(ValueError):
@@ -99,7 +99,17 @@ _INT_FIELDS = {
     "max_frame": 64,
     "max_connections": 1,
 }
+_INT_MAXIMA = {
+    "evaluators": 1024,
+    "max_attempts": 1000,
+    "max_frame": MAX_FRAME_LIMIT,
+    "max_connections": 65536,
+}
 _FLOAT_FIELDS = {"lease_s": 1e-3, "heartbeat_s": 1e-3, "task_timeout_s": 0.0}
+# Lease timings travel in the welcome and task messages, whose fields stop at 1e7 s.
+_FLOAT_MAXIMA = {"lease_s": 1e7, "heartbeat_s": 1e7, "task_timeout_s": 1e9}
+_PLAIN_SCALARS = (str, int, float, bool)
+_MAX_OPTION_DEPTH = 8
 _STR_FIELDS = {"problem", "listen", "strategy", "prescreen", "surrogate"}
 _OPTIONAL_STR_FIELDS: set[str] = set()
 _BOOL_FIELDS = {"sync", "auth"}
@@ -113,12 +123,16 @@ def _validate(config: RunConfig) -> None:
             raise ConfigError(f"{name} must be an integer, got {value!r}")
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+        if name in _INT_MAXIMA and value > _INT_MAXIMA[name]:
+            raise ConfigError(f"{name} must be <= {_INT_MAXIMA[name]}, got {value}")
     for name, least in _FLOAT_FIELDS.items():
         number = getattr(config, name)
         if type(number) not in (int, float) or not math.isfinite(number):
             raise ConfigError(f"{name} must be a finite number, got {number!r}")
         if number < least:
             raise ConfigError(f"{name} must be >= {least}, got {number}")
+        if number > _FLOAT_MAXIMA[name]:
+            raise ConfigError(f"{name} must be <= {_FLOAT_MAXIMA[name]:g}, got {number}")
     for name in _STR_FIELDS:
         value = getattr(config, name)
         if not isinstance(value, str) or not value:
@@ -133,6 +147,7 @@ def _validate(config: RunConfig) -> None:
     for name in _DICT_FIELDS:
         if not isinstance(getattr(config, name), dict):
             raise ConfigError(f"{name} must be a table of options, got {getattr(config, name)!r}")
+        _check_plain(name, getattr(config, name), 0)
     if config.initial > config.evaluations:
         raise ConfigError(
             f"initial ({config.initial}) must not exceed evaluations ({config.evaluations})"
@@ -162,8 +177,37 @@ def _validate(config: RunConfig) -> None:
             )
 
 
+def _check_plain(where: str, value: Any, depth: int) -> None:
+    """Options are written to config.json and sent to evaluators: plain JSON values only."""
+    if depth > _MAX_OPTION_DEPTH:
+        raise ConfigError(f"{where} is nested deeper than {_MAX_OPTION_DEPTH} levels")
+    if value is None or isinstance(value, _PLAIN_SCALARS):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{where} has a non-string key {key!r}")
+            _check_plain(f"{where}.{key}", item, depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(f"{where}[{i}]", item, depth + 1)
+        return
+    raise ConfigError(
+        f"{where} must be a string, number, boolean, list or table, got "
+        f"{type(value).__name__} {value!r:.80}"
+    )
+
+
 def from_mapping(values: dict[str, Any]) -> RunConfig:
     """A validated :class:`RunConfig` from a plain mapping (unknown keys are refused)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a configuration must be a table of keys, got {type(values).__name__}")
+    bad_keys = [k for k in values if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"configuration keys must be strings, got {bad_keys[:5]!r}")
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"unknown configuration keys {sorted(unknown)}; known: {sorted(_FIELDS)}")

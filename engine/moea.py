@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from segevo.engine._kernels import crowding_distance, nondominated_rank
+from segevo._core import crowding_distance, nondominated_rank
 from segevo.engine.problem import ArchitectureCodec
 
 __all__ = [

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segevo.engine._kernels import nondominated_rank
+from segevo._core import nondominated_rank
 
 __all__ = ["pick_tradeoff", "tradeoff_scores"]
 

@@ -38,6 +38,7 @@ from segevo.engine.actors.proposer import ProposerActor
 from segevo.engine.actors.surrogate import SurrogateActor
 from segevo.engine.archive import ArchiveWriter, open_archive
 from segevo.engine.config import RunConfig
+from segevo.engine.faultpoints import crashpoint
 from segevo.engine.problem import Problem, load_problem
 from segevo.engine.rundir import RunDir, RunDirError
 from segevo.engine.server import Server
@@ -351,10 +352,12 @@ class Coordinator:
         if not tasks:
             return 0
         self.staged.extend(tasks)
+        crashpoint("tasks.staged")
         try:
             await self.persist()
         finally:
             self.staged = [t for t in self.staged if t not in tasks]
+        crashpoint("tasks.saved")
         self.dispatcher.submit(tasks)
         return len(tasks)
 
@@ -372,12 +375,15 @@ class Coordinator:
         self.archive.submit(accepted)
         return True
 
-    def report_failure(self, worker: Worker, task_id: int, reason: str) -> None:
+    def report_failure(self, worker: Worker, task_id: int, reason: str) -> bool:
+        """An evaluator could not evaluate a task: re-queued (True) or the report refused."""
         self.log_event("task_failed", task=task_id, evaluator=worker.name, reason=reason)
         try:
             self.dispatcher.fail(worker, task_id, reason)
         except Refused as exc:
             self.log_event("failure_refused", task=task_id, evaluator=worker.name, reason=str(exc))
+            return False
+        return True
 
     def _on_commit(self, batch: Sequence[Accepted]) -> None:
         self.surrogate.rows_committed()

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from segevo.engine.config import RunConfig, from_mapping
+from segevo.engine.config import ConfigError, RunConfig, from_mapping
+from segevo.engine.faultpoints import crashpoint
 from segevo.engine.wire import Endpoint
 
 RUN_FORMAT = "segevo-run"
@@ -43,12 +44,25 @@ def _segevo_version() -> str:
         return "unknown"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file, then rename it over ``path`` (never half-written)."""
+def write_json_atomic(path: Path, data: Any, *, crash_point: str | None = None) -> None:
+    """Write JSON to a temporary file, then rename it over ``path`` (never half-written).
+
+    A value JSON cannot hold raises ValueError before anything is written.
+    """
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=True)
+    except TypeError as exc:
+        raise ValueError(f"cannot write {path.name}: {exc}") from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        if crash_point is not None:
+            crashpoint(crash_point)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_token(path: str | Path) -> bytes:
@@ -147,7 +161,10 @@ class RunDir:
                 f"{path} is a run directory of version {meta.get('version')!r} (written by segevo "
                 f"{meta.get('segevo')}); this segevo reads version {RUN_VERSION}"
             )
-        return cls(path, str(meta.get("run_id", "")))
+        run_id = meta.get("run_id")
+        if not isinstance(run_id, str) or not 1 <= len(run_id) <= 128:
+            raise RunDirError(f"{marker} is damaged: run_id must be a string of 1..128 characters")
+        return cls(path, run_id)
 
     def load_config(self) -> RunConfig:
         """The run's resolved configuration."""
@@ -155,7 +172,12 @@ class RunDir:
             values = json.loads(self.config_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise RunDirError(f"{self.config_path} cannot be read: {exc}") from None
-        return from_mapping(values)
+        try:
+            return from_mapping(values)
+        except ConfigError as exc:
+            raise RunDirError(
+                f"{self.config_path} does not hold a configuration this segevo can use: {exc}"
+            ) from None
 
     def save_config(self, config: RunConfig) -> None:
         write_json_atomic(self.config_path, config.to_dict())
@@ -183,7 +205,7 @@ class RunDir:
     # -- state ---------------------------------------------------------------------------
     def save_state(self, state: dict[str, Any]) -> None:
         """Replace state.json atomically (RNG state, next task id, pending tasks)."""
-        write_json_atomic(self.state_path, state)
+        write_json_atomic(self.state_path, state, crash_point="state.before_rename")
 
     def load_state(self) -> dict[str, Any] | None:
         """The last saved state, or None when the run never saved one."""
@@ -218,6 +240,10 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        # Half-written replacements left by a killed coordinator (the lock says none is
+        # alive); the files they were to replace are intact.
+        for stale in self.path.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def release(self) -> None:
         if self._lock_fd is not None:

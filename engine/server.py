@@ -24,6 +24,7 @@ from segevo.engine import messages as m
 from segevo.engine.actors.dispatcher import Dispatcher, Worker
 from segevo.engine.wire import (
     DISCONNECTS,
+    PEER_MAX_FRAME,
     AuthError,
     Endpoint,
     FrameStream,
@@ -38,6 +39,11 @@ log = logging.getLogger("segevo.engine.server")
 EVALUATOR_CREDIT_LIMIT = 256
 """Most tasks one evaluator connection may hold at once."""
 
+MAX_REFUSED_REPORTS = 64
+"""Refused results and failure reports one evaluator connection may send beyond the
+ones accepted before it is disconnected: a few duplicates after a reconnect are normal,
+an endless stream of them (each one logged) is a broken or hostile peer."""
+
 
 class ServerHost(Protocol):
     """What the server needs from the coordinator."""
@@ -48,7 +54,7 @@ class ServerHost(Protocol):
     def report_result(
         self, worker: Worker, task_id: int, acc: float, lat_ms: float | None, eval_s: float
     ) -> bool: ...
-    def report_failure(self, worker: Worker, task_id: int, reason: str) -> None: ...
+    def report_failure(self, worker: Worker, task_id: int, reason: str) -> bool: ...
     def query(self, q: str, since: int | None, limit: int | None) -> dict[str, Any]: ...
 
 
@@ -141,7 +147,9 @@ class Server:
         # so an evaluator that reconnects keeps its name.
         host = address[0] if isinstance(address, tuple) else str(address)
         peer_label = str(host)
-        frames = FrameStream(stream, max_frame=self.max_frame)
+        frames = FrameStream(
+            stream, max_frame=self.max_frame, max_receive=min(self.max_frame, PEER_MAX_FRAME)
+        )
         self.connections.add(frames)
         try:
             await self._serve(frames, peer_label)
@@ -240,21 +248,35 @@ class Server:
 
     async def _read_evaluator(self, frames: FrameStream, worker: Worker) -> None:
         dispatcher = self.host.dispatcher
+        accepted = refused = 0
         while True:
             try:
                 msg = await frames.receive()
             except anyio.EndOfStream:
                 return
             if isinstance(msg, m.Result):
-                self.host.report_result(worker, msg.id, msg.acc, msg.lat_ms, msg.eval_s or 0.0)
+                ok = self.host.report_result(
+                    worker, msg.id, msg.acc, msg.lat_ms, msg.eval_s or 0.0
+                )
+            elif isinstance(msg, m.Failed):
+                ok = self.host.report_failure(worker, msg.id, msg.reason)
             elif isinstance(msg, m.Heartbeat):
                 dispatcher.heartbeat(worker)
+                continue
             elif isinstance(msg, m.Ready):
                 dispatcher.grant(worker, msg.n)
-            elif isinstance(msg, m.Failed):
-                self.host.report_failure(worker, msg.id, msg.reason)
+                continue
             else:
                 raise ProtocolError(f"an evaluator may not send {msg.T!r} after the handshake")
+            if ok:
+                accepted += 1
+            else:
+                refused += 1
+                if refused > accepted + MAX_REFUSED_REPORTS:
+                    raise ProtocolError(
+                        f"{refused} refused results or failure reports on this connection "
+                        f"(against {accepted} accepted); see result_refused in the event log"
+                    )
 
     async def _client_session(self, frames: FrameStream, label: str) -> None:
         await frames.send(

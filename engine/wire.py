@@ -31,7 +31,13 @@ from segevo.engine import messages as m
 from segevo.engine.messages import ProtocolError
 
 DEFAULT_MAX_FRAME = 1 << 20
+PEER_MAX_FRAME = 1 << 16
+"""Largest frame the server reads from a peer: no evaluator or client message comes near
+it (the longest, ``failed`` with a 4,096-character reason, is under 17 KiB), and it bounds
+what an unauthenticated peer can make the server buffer and unpack."""
 HEADER = struct.Struct(">I")
+MAX_FRAME_LIMIT = 1 << 30
+"""Largest ``max_frame`` anyone may configure (the ``welcome`` message's bound)."""
 _RECV_CHUNK = 1 << 16
 
 
@@ -98,6 +104,8 @@ class FrameStream:
 
     ``peer`` names who is on the other side (``"server"``, ``"evaluator"``, ``"client"``,
     or ``None`` while unknown); incoming message types that peer may not send are refused.
+    ``max_frame`` limits frames both ways; ``max_receive``, when given, sets a smaller
+    limit on incoming frames (the server reads at most :data:`PEER_MAX_FRAME` from peers).
     """
 
     def __init__(
@@ -105,12 +113,18 @@ class FrameStream:
         stream: anyio.abc.ByteStream,
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
+        max_receive: int | None = None,
         peer: str | None = None,
     ) -> None:
         if max_frame < 64:
             raise ValueError(f"max_frame must be >= 64 bytes, got {max_frame}")
+        if max_frame > MAX_FRAME_LIMIT:
+            raise ValueError(f"max_frame must be <= {MAX_FRAME_LIMIT} bytes, got {max_frame}")
+        if max_receive is not None and not 64 <= max_receive <= max_frame:
+            raise ValueError(f"max_receive must be in 64..max_frame, got {max_receive}")
         self.stream = stream
         self.max_frame = max_frame
+        self._max_receive = max_receive
         self.peer = peer
         self._buffer = bytearray()
         self._send_lock = anyio.Lock()
@@ -120,8 +134,10 @@ class FrameStream:
         while len(self._buffer) < HEADER.size:
             await self._fill(HEADER.size)
         (length,) = HEADER.unpack_from(self._buffer)
-        if length > self.max_frame:
-            raise ProtocolError(f"frame of {length} bytes exceeds the limit of {self.max_frame}")
+        if length > self.max_receive:
+            raise ProtocolError(
+                f"frame of {length} bytes exceeds the limit of {self.max_receive}"
+            )
         end = HEADER.size + length
         while len(self._buffer) < end:
             await self._fill(end)
@@ -140,6 +156,13 @@ class FrameStream:
             raise
         self._buffer += chunk
 
+    @property
+    def max_receive(self) -> int:
+        """Largest incoming frame accepted (``max_frame`` unless set lower)."""
+        if self._max_receive is None:
+            return self.max_frame
+        return min(self._max_receive, self.max_frame)
+
     async def receive(self) -> m.Message:
         """The next validated message (raises :class:`anyio.EndOfStream` at a clean close)."""
         return m.decode(await self.receive_payload(), sender=self.peer)
@@ -149,7 +172,7 @@ class FrameStream:
         if len(self._buffer) < HEADER.size:
             return False
         (length,) = HEADER.unpack_from(self._buffer)
-        return length > self.max_frame or len(self._buffer) >= HEADER.size + length
+        return length > self.max_receive or len(self._buffer) >= HEADER.size + length
 
     async def send(self, *messages: m.Message) -> None:
         """Send messages in one write (frames are packed back to back)."""

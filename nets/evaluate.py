@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -209,7 +209,7 @@ def evaluate_subnet(
 
     was_training = supernet.training
     snapshot = _snapshot_bn(supernet)
-    supernet.set_active(x)
+    cast(Any, supernet).set_active(x)
     try:
         batches = calibration_batches(
             train_data, input_hw, batches=calib_batches, batch_size=calib_batch_size, seed=seed

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -55,6 +55,22 @@ from segevo.nets.losses import ohem_cross_entropy
 from segevo.nets.space import PHASES, SearchSpace, get_space
 from segevo.nets.supernet import SuperNet, sandwich
 from segevo.nets.transforms import PAPER_SCALES, RandomScaleCropFlip, resize_image, resize_label
+
+__all__ = [
+    "AugmentSampler",
+    "TrainConfig",
+    "TrainProgress",
+    "TrainResult",
+    "load_checkpoint",
+    "load_supernet",
+    "phase_at",
+    "poly_lr",
+    "save_checkpoint",
+    "segmentation_loss",
+    "subnet_input_hw",
+    "train_standalone",
+    "train_supernet",
+]
 
 CHECKPOINT_NAME = "last.pt"
 CHECKPOINT_FORMAT = 1
@@ -183,7 +199,7 @@ class TrainProgress:
 class TrainResult:
     """The trained supernet, where it was saved and how the run went."""
 
-    supernet: nn.Module
+    supernet: SuperNet
     checkpoint: Path | None
     steps: int
     elapsed_s: float
@@ -251,8 +267,8 @@ class AugmentSampler(Sampler):
         self.start = start
 
     def _epoch_indices(self, epoch: int) -> list[int]:
-        sampler = DistributedSampler(
-            range(self.length),
+        sampler: DistributedSampler = DistributedSampler(
+            cast(Any, range(self.length)),
             num_replicas=self.world_size,
             rank=self.rank,
             shuffle=True,
@@ -376,7 +392,7 @@ def train_supernet(
         hint = "cuda" if torch.cuda.is_available() else "cpu"
     info = init_distributed(hint)
     try:
-        return _train(config, info, progress, SuperNet)
+        return _train(config, info, progress)
     finally:
         shutdown_distributed(info)
 
@@ -385,7 +401,6 @@ def _train(
     config: TrainConfig,
     info: DistInfo,
     progress: Callable[[TrainProgress], None] | None,
-    supernet_class: Callable[..., nn.Module],
 ) -> TrainResult:
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
@@ -395,7 +410,7 @@ def _train(
     dataset = build_train_dataset(config, crop_hw)
 
     torch.manual_seed(config.seed)
-    supernet = supernet_class(space, dataset.num_classes).to(device)
+    supernet = SuperNet(space, dataset.num_classes).to(device)
     optimizer = torch.optim.SGD(
         supernet.parameters(),
         lr=config.lr,
@@ -658,7 +673,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--set needs KEY=VALUE, got {item!r}")
         values[key] = _parse_value(text)
     values.setdefault("display", not args.quiet)
-    config = TrainConfig.from_dict(values)
+    try:
+        config = TrainConfig.from_dict(values)
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     result = train_supernet(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
@@ -676,20 +694,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = [
-    "AugmentSampler",
-    "TrainConfig",
-    "TrainProgress",
-    "TrainResult",
-    "load_checkpoint",
-    "load_supernet",
-    "phase_at",
-    "poly_lr",
-    "save_checkpoint",
-    "segmentation_loss",
-    "subnet_input_hw",
-    "train_standalone",
-    "train_supernet",
-]

@@ -71,6 +71,18 @@ def optional(inner: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
     return check
 
 
+def auto_or(inner: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    """The string ``"auto"`` or whatever ``inner`` accepts."""
+
+    def check(value: Any) -> str | None:
+        if value == "auto":
+            return None
+        problem = inner(value)
+        return None if problem is None else f"{problem} (or 'auto')"
+
+    return check
+
+
 def subset_of(*choices: str) -> Callable[[Any], str | None]:
     """A non-empty tuple/list of distinct names drawn from ``choices``."""
 

@@ -26,6 +26,7 @@ from segevo.engine._kernels import hypervolume_2d
 from segevo.engine.actors.dispatcher import Accepted
 from segevo.engine.actors.signal import Changed
 from segevo.engine.archive import ArchiveData, ArchiveWriter
+from segevo.engine.faultpoints import crashpoint
 from segevo.engine.problems.tabular import pareto_front_mask
 
 log = logging.getLogger("segevo.engine.archive")
@@ -216,6 +217,7 @@ class ArchiveActor:
 
             def append_and_save() -> None:
                 self.writer.append(columns, names)
+                crashpoint("archive.after_commit")
                 self._save_state(state)
 
             await anyio.to_thread.run_sync(append_and_save, limiter=self._limiter)

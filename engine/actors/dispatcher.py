@@ -41,9 +41,12 @@ class TaskRecord:
     t_submit: float
     attempts: int = 0
     given: bool = False
+    given_to: set[str] | None = field(default_factory=set)
+    """Names of the evaluators it was handed to; None: unknown (a state file without it)."""
     worker: Worker | None = None
     deadline: float = math.inf
-    first_leased: float = math.nan
+    leased_at: float = math.nan
+    """When the current lease began (``task_timeout_s`` counts from here)."""
     in_queue: bool = False
 
     def to_state(self) -> dict:
@@ -57,12 +60,18 @@ class TaskRecord:
             "t_submit": self.t_submit,
             "attempts": self.attempts,
             "given": self.given,
+            "given_to": None if self.given_to is None else sorted(self.given_to),
         }
 
     @classmethod
     def from_state(cls, data: dict) -> TaskRecord:
         def num(value: object) -> float:
             return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+        # A state file written before ``given_to`` existed: whoever reports may have had it.
+        given_to = data.get("given_to", None if data.get("given") else [])
+        if given_to is not None and not isinstance(given_to, list):
+            raise ValueError(f"task {data.get('id')}: given_to must be a list of names")
 
         return cls(
             id=int(data["id"]),
@@ -73,6 +82,7 @@ class TaskRecord:
             t_submit=float(data.get("t_submit", time.time())),
             attempts=int(data.get("attempts", 0)),
             given=bool(data.get("given", False)),
+            given_to=None if given_to is None else {str(name) for name in given_to},
         )
 
 
@@ -231,7 +241,7 @@ class Dispatcher:
         else:
             deadline = now + self.lease_s
         if self.task_timeout_s > 0:
-            deadline = min(deadline, task.first_leased + self.task_timeout_s)
+            deadline = min(deadline, task.leased_at + self.task_timeout_s)
         return deadline
 
     # -- tasks ---------------------------------------------------------------------------
@@ -286,8 +296,11 @@ class Dispatcher:
             now = self.clock()
             task.worker = worker
             task.given = True
-            if math.isnan(task.first_leased):
-                task.first_leased = now
+            if task.given_to is not None:
+                task.given_to.add(worker.name)
+            # Each lease gets its own task_timeout_s: timing it from the first hand-out
+            # would expire every later lease at once, and the task would never finish.
+            task.leased_at = now
             task.deadline = self._deadline(task, now)
             try:
                 worker.outbox.send_nowait(task)
@@ -350,6 +363,8 @@ class Dispatcher:
             raise Refused(f"task {task_id} is unknown to this run")
         if not task.given:
             raise Refused(f"task {task_id} was never handed out")
+        if task.given_to is not None and worker.name not in task.given_to:
+            raise Refused(f"task {task_id} was never handed to {worker.name}")
         return task
 
     def _finish(self, task: TaskRecord) -> None:
@@ -393,9 +408,22 @@ class Dispatcher:
         for task in expired:
             holder = task.worker
             assert holder is not None
-            holder.leased.pop(task.id, None)
-            self._enqueue(task, front=True)
-            self._on_event("lease_expired", task=task.id, evaluator=holder.name)
+            timed_out = (
+                self.task_timeout_s > 0 and now >= task.leased_at + self.task_timeout_s
+            )
+            reason = (
+                f"running longer than task_timeout_s={self.task_timeout_s}"
+                if timed_out
+                else f"no heartbeat for lease_s={self.lease_s}"
+            )
+            self._on_event("lease_expired", task=task.id, evaluator=holder.name, reason=reason)
+            if timed_out:
+                # The task itself may be what hangs: a timeout counts as a failed attempt,
+                # so a task that hangs every evaluator is abandoned, not retried forever.
+                self._failure(task, holder, reason)
+            else:
+                holder.leased.pop(task.id, None)
+                self._enqueue(task, front=True)
         if expired:
             self._pump()
         return expired

@@ -26,6 +26,7 @@ from segevo.engine.actors.archive_actor import ArchiveMirror
 from segevo.engine.actors.dispatcher import Dispatcher
 from segevo.engine.actors.signal import Changed
 from segevo.engine.actors.surrogate import SurrogateActor
+from segevo.engine.faultpoints import crashpoint
 from segevo.engine.strategies.base import Proposal, Strategy
 
 log = logging.getLogger("segevo.engine.proposer")
@@ -137,7 +138,8 @@ class ProposerActor:
         self.busy = True
         try:
             proposal = await anyio.to_thread.run_sync(
-                self.strategy.propose,
+                _propose,
+                self.strategy,
                 model,
                 X_done,
                 acc_done,
@@ -158,3 +160,9 @@ class ProposerActor:
             "proposal", asked=k, added=added, predictor_version=version, seconds=round(elapsed, 4)
         )
         return added
+
+
+def _propose(strategy: Strategy, *args: object) -> Proposal:
+    """``strategy.propose`` in a worker thread (with the crash point for fault tests)."""
+    crashpoint("proposal.running")
+    return strategy.propose(*args)  # type: ignore[arg-type]

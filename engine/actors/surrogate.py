@@ -12,6 +12,7 @@ from anyio.abc import TaskStatus
 
 from segevo.engine.actors.archive_actor import ArchiveMirror
 from segevo.engine.actors.signal import Changed
+from segevo.engine.faultpoints import crashpoint
 from segevo.engine.strategies.base import Strategy
 
 log = logging.getLogger("segevo.engine.surrogate")
@@ -84,7 +85,7 @@ class SurrogateActor:
             try:
                 # abandon_on_cancel: a pure fit need not hold up the end of the run.
                 model = await anyio.to_thread.run_sync(
-                    self.strategy.fit_model, X, acc, limiter=self._limiter, abandon_on_cancel=True
+                    _fit, self.strategy, X, acc, limiter=self._limiter, abandon_on_cancel=True
                 )
             except Exception as exc:
                 # A refit that fails leaves the previous model in place; the next one may work.
@@ -104,3 +105,9 @@ class SurrogateActor:
                     seconds=round(time.perf_counter() - started, 4),
                 )
             self.changed.notify()
+
+
+def _fit(strategy: Strategy, X: Any, acc: Any) -> Any:
+    """``strategy.fit_model`` in a worker thread (with the crash point for fault tests)."""
+    crashpoint("refit.running")
+    return strategy.fit_model(X, acc)

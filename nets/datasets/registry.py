@@ -71,7 +71,7 @@ def _keyword_options(factory: DatasetFactory) -> set[str] | None:
     """Keyword-only options a factory (or data set class, through its bases) accepts; None
     when it takes arbitrary keywords that cannot be listed."""
     targets = (
-        [klass.__init__ for klass in factory.__mro__ if "__init__" in vars(klass)]
+        [vars(klass)["__init__"] for klass in factory.__mro__ if "__init__" in vars(klass)]
         if isinstance(factory, type)
         else [factory]
     )

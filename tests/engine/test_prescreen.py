@@ -97,10 +97,10 @@ def test_unknown_method_and_bad_input() -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_hierarchical_ks_no_worse_than_random_subsets(seed: int) -> None:
+def test_paper_hierarchical_ks_no_worse_than_random_subsets(seed: int) -> None:
     pool = _pool(seed)
     k = 8
-    chosen = _select("hierarchical", pool, k, seed=seed)
+    chosen = _select("hierarchical-paper", pool, k, seed=seed)
     done_acc, done_lat = pool["acc_done"], pool["lat_done"]
     front = np.array(
         [
@@ -129,7 +129,7 @@ def test_hierarchical_ks_no_worse_than_random_subsets(seed: int) -> None:
     assert ours <= random_best + 1e-12
 
 
-def test_hierarchical_fills_by_predicted_accuracy() -> None:
+def test_paper_hierarchical_fills_by_predicted_accuracy() -> None:
     # The evaluated front covers [0, 10] evenly and every candidate sits near 5 ms, so
     # K-S takes few candidates (more would bunch up) and predicted accuracy picks the rest.
     rng = np.random.default_rng(8)
@@ -141,7 +141,7 @@ def test_hierarchical_fills_by_predicted_accuracy() -> None:
     acc_done = lat_done.copy()  # faster is less accurate: all on the front
     k = 6
     chosen = prescreen(
-        "hierarchical",
+        "hierarchical-paper",
         X,
         acc,
         lat,
@@ -159,6 +159,67 @@ def test_hierarchical_fills_by_predicted_accuracy() -> None:
     sizes = [m for m, ok in enumerate(fits) if ok]
     assert sizes and min(sizes) < k  # a K-S prefix, then the most accurate of the rest
     assert min(sizes) <= 2
+
+
+def _non_dominated(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    return np.array(
+        [
+            not np.any((acc >= acc[i]) & (lat <= lat[i]) & ((acc > acc[i]) | (lat < lat[i])))
+            for i in range(acc.size)
+        ]
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hierarchical_ks_along_the_front_no_worse_than_random_subsets(seed: int) -> None:
+    pool = _pool(seed)
+    k = 8
+    chosen = _select("hierarchical", pool, k, seed=seed)
+    eligible = eligible_candidates(pool["X"], pool["X_done"])
+    acc, lat = pool["acc"][eligible], pool["lat"][eligible]
+    done_acc, done_lat = pool["acc_done"], pool["lat_done"]
+    # Oracle: the front of evaluated + predicted points, its normalised arc length by latency.
+    all_acc, all_lat = np.concatenate([done_acc, acc]), np.concatenate([done_lat, lat])
+    on = _non_dominated(all_acc, all_lat)
+    order = np.argsort(all_lat[on])
+    f_acc, f_lat = all_acc[on][order], all_lat[on][order]
+    da = np.diff(f_acc) / (f_acc.max() - f_acc.min())
+    dl = np.diff(f_lat) / (f_lat.max() - f_lat.min())
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(da, dl))])
+    fixed = np.interp(done_lat[_non_dominated(done_acc, done_lat)], f_lat, arc)
+    position = np.interp(pool["lat"], f_lat, arc)
+    ours = _ks(np.concatenate([fixed, position[chosen]]), 0.0, arc[-1])
+    rng = np.random.default_rng(200 + seed)
+    for _ in range(200):
+        subset = rng.choice(eligible, k, replace=False)
+        assert ours <= _ks(np.concatenate([fixed, position[subset]]), 0.0, arc[-1]) + 1e-12
+
+
+def test_hierarchical_follows_the_front_where_it_is_steep() -> None:
+    # A front that gains most of its accuracy in the first 20% of the latency range:
+    # spacing along the front asks for more fast candidates than spacing in latency does.
+    lat = np.linspace(1.0, 11.0, 101)
+    acc = 1.0 - np.exp(-(lat - 1.0) / 1.0)
+    X = np.column_stack([np.arange(lat.size), np.zeros(lat.size, np.int64)])
+    lat_done, acc_done = lat[::25], acc[::25]
+    exclude = X[::25]
+
+    def pick(method: str) -> np.ndarray:
+        return prescreen(
+            method,
+            X,
+            acc,
+            lat,
+            10,
+            acc_done=acc_done,
+            lat_done=lat_done,
+            rng=np.random.default_rng(0),
+            exclude=exclude,
+        )
+
+    fast_along_front = np.count_nonzero(lat[pick("hierarchical")] < 3.0)
+    fast_by_latency = np.count_nonzero(lat[pick("hierarchical-paper")] < 3.0)
+    assert fast_along_front >= 4 and fast_along_front > fast_by_latency
 
 
 def test_latency_spreads_evenly() -> None:

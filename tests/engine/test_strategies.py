@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segevo.engine._kernels import hypervolume_2d
+from segevo._core import hypervolume_2d
 from segevo.engine.problems import SyntheticProblem
 from segevo.engine.strategies import STRATEGIES, MOEAOptions, Proposal, make_strategy
 

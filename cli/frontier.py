@@ -1,0 +1,124 @@
+"""The evaluated front of a run read from its archive: objective latency, front, hypervolume.
+
+The objective latency of a row is the latency the evaluator measured, or the predicted one
+where it measured none: the same rule the engine's archive mirror applies, so the fronts
+shown here are the fronts the search worked with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segevo import _core
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """The committed rows of a run (``frame`` columns) plus the objective latency."""
+
+    run_dir: Path
+    data: Any  # segevo.engine.archive.ArchiveData
+    latency: np.ndarray
+    config: Any  # segevo.engine.config.RunConfig
+
+    @property
+    def acc(self) -> np.ndarray:
+        return np.asarray(self.data["acc"], dtype=np.float64)
+
+    @property
+    def x(self) -> np.ndarray:
+        return np.asarray(self.data["x"], dtype=np.int64)
+
+    @property
+    def task_id(self) -> np.ndarray:
+        return np.asarray(self.data["task_id"], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def reference(self) -> tuple[float, float]:
+        """The run's hypervolume reference point (accuracy, latency ms)."""
+        ref = self.config.hv_reference
+        if ref is not None:
+            return float(ref[0]), float(ref[1])
+        worst = float(np.max(self.latency)) if len(self) else 1.0
+        return 0.0, 1.1 * worst
+
+    def row_of_task(self, task_id: int) -> int:
+        """The archive row of a task id (ValueError naming the known range when absent)."""
+        rows = np.flatnonzero(self.task_id == int(task_id))
+        if rows.size == 0:
+            ids = self.task_id
+            known = f"{ids.min()}..{ids.max()}" if ids.size else "none yet"
+            raise ValueError(
+                f"no evaluated architecture with id {task_id} in {self.run_dir} (ids: {known}); "
+                "`segevo archive front RUN_DIR` lists the front's ids"
+            )
+        return int(rows[0])
+
+
+def objective_latency(data: Any) -> np.ndarray:
+    """Measured latency where there is one, else the predicted one (ms)."""
+    measured = np.asarray(data["lat_ms"], dtype=np.float64)
+    predicted = np.asarray(data["lat_pred_ms"], dtype=np.float64)
+    return np.where(np.isfinite(measured), measured, predicted)
+
+
+def read_run(run_dir: str | Path) -> RunRows:
+    """The committed rows of the run in ``run_dir`` (works while the run writes)."""
+    from segevo.engine.archive import open_archive
+    from segevo.engine.rundir import RunDir
+
+    path = Path(run_dir)
+    rundir = RunDir.open(path)
+    config = rundir.load_config()
+    if not rundir.archive_path.exists():
+        from segevo.engine.archive import ArchiveError
+
+        raise ArchiveError(
+            f"{path} has no archive yet: the run has not started evaluating; try again shortly"
+        )
+    data = open_archive(path)
+    return RunRows(path, data, objective_latency(data), config)
+
+
+def front_mask(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """True for the non-dominated rows (accuracy maximised, latency minimised)."""
+    acc = np.asarray(acc, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    if acc.size == 0:
+        return np.zeros(0, dtype=bool)
+    ranks = _core.nondominated_rank(np.ascontiguousarray(np.column_stack([-acc, lat])))
+    return np.asarray(ranks) == 0
+
+
+def front_rows(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Row indices of the front, fastest first."""
+    rows = np.flatnonzero(front_mask(acc, lat))
+    return rows[np.lexsort((-np.asarray(acc)[rows], np.asarray(lat)[rows]))]
+
+
+def hypervolume(acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float]) -> float:
+    """Hypervolume of the points in (-accuracy, latency) against ``reference``."""
+    acc = np.asarray(acc, dtype=np.float64)
+    if acc.size == 0:
+        return 0.0
+    F = np.ascontiguousarray(np.column_stack([-acc, np.asarray(lat, dtype=np.float64)]))
+    ref = np.array([-reference[0], reference[1]], dtype=np.float64)
+    return float(_core.hypervolume_2d(F, ref))
+
+
+def hypervolume_trace(
+    acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float], *, points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hypervolume of the first ``n`` rows for up to ``points`` values of ``n`` (1..all)."""
+    n = len(acc)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    counts = np.unique(np.linspace(1, n, num=min(points, n)).round().astype(np.int64))
+    values = np.array([hypervolume(acc[:k], lat[:k], reference) for k in counts])
+    return counts, values

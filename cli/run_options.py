@@ -1,0 +1,214 @@
+"""What ``segevo run`` adds to the engine's run configuration: the quick start and ``mosegnas``.
+
+- :func:`problem_flag_options` adds ``--dataset``, ``--space``, ``--device``, ``--supernet``
+  and ``--lut`` to a click command (they set the ``mosegnas`` problem's options);
+- :func:`resolve_run_config` is :func:`segevo.engine.config.resolve` plus: with no problem
+  named anywhere, the quick start (the ``mosegnas`` problem on the ``tiny`` space and the
+  synthetic data set, on the CPU, with a small budget); the problem flags merged into
+  ``problem_options`` (flags override the TOML file);
+- :func:`prepare_run_config` trains the supernet and builds the latency table a ``mosegnas``
+  run needs when they are not given (or reuses the cached ones) with live progress, checks
+  that checkpoint, data set and table fit together, and returns the configuration with
+  their paths filled in, which the run directory then records.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from segevo.cli.common import note
+from segevo.cli.display import LutDisplay, TrainDisplay, duration
+
+# The quick start: `segevo run` with no arguments. Sized to finish on two CPU cores in a
+# few minutes (measured in docs/cli.md); every value can be overridden.
+QUICK_RUN: dict[str, Any] = {
+    "evaluations": 60,
+    "initial": 12,
+    "batch": 4,
+    "evaluators": 1,
+    "surrogate_options": {"epochs": 200},
+    "moea_options": {"pop_size": 60, "n_gen": 200},
+}
+QUICK_TRAIN: dict[str, Any] = {
+    "steps": 600,
+    "time_budget_s": 240.0,
+    "batch_size": 8,
+    "lr": 0.05,
+    "checkpoint_interval_s": 60.0,
+}
+QUICK_PROBLEM: dict[str, Any] = {
+    "space": "tiny",
+    "space_options": {"base_hw": [48, 64]},
+    "dataset": "synthetic",
+    "dataset_options": {"size": [48, 64]},
+    "device": "cpu",
+    "device_options": {"threads": 1, "warmup": 2, "min_repeats": 5, "budget_s": 0.05},
+    "calib_batches": 2,
+    "calib_batch_size": 8,
+    "val_images": 32,
+    "train": QUICK_TRAIN,
+    "lut_protocol": {"warmup": 1, "min_repeats": 3, "max_repeats": 20, "budget_s": 0.01},
+}
+# Options that belong to the quick start's own data (a data set of another size needs others).
+_QUICK_DATA_KEYS = ("space_options", "dataset_options", "val_images")
+
+FLAG_KEYS = ("dataset", "space", "device", "supernet", "lut")
+
+
+def problem_flag_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Click options for the ``mosegnas`` problem (each lands in ``problem_options``)."""
+    options = [
+        click.option(
+            "--lut",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="latency table (segevo lut build); default: build or reuse a cached one",
+        ),
+        click.option(
+            "--supernet",
+            type=click.Path(path_type=Path),
+            help="trained supernet checkpoint; default: train or reuse a cached one",
+        ),
+        click.option("--device", help="latency target: cpu (default) or cuda[:i]"),
+        click.option("--space", help="search space: tiny (default) or r50"),
+        click.option(
+            "--dataset",
+            help="synthetic (default), camvid:PATH, cityscapes:PATH, voc:PATH or cocostuff:PATH",
+        ),
+    ]
+    for option in options:
+        function = option(function)
+    return function
+
+
+def _given(flags: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items() if v is not None}
+
+
+def resolve_run_config(
+    config_file: Path | None, overrides: dict[str, Any], flags: dict[str, Any]
+) -> Any:
+    """The run configuration from a TOML file, command-line overrides and problem flags.
+
+    Returns a validated :class:`segevo.engine.config.RunConfig` (paths not prepared yet).
+    """
+    from segevo.engine.config import from_mapping, load_toml
+
+    values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    flags = _given(flags)
+    if "problem" not in values:
+        values["problem"] = "mosegnas"
+        for key, value in QUICK_RUN.items():
+            values.setdefault(key, copy.deepcopy(value))
+        if values["initial"] > values["evaluations"]:
+            values["initial"] = values["evaluations"]
+    if values["problem"] != "mosegnas":
+        if flags:
+            names = ", ".join(f"--{k}" for k in sorted(flags))
+            raise click.UsageError(
+                f"{names} set the mosegnas problem's options; this run's problem is "
+                f"{values['problem']!r}"
+            )
+        return from_mapping(values)
+    options = dict(values.get("problem_options") or {})
+    options.update(flags)
+    values["problem_options"] = _with_quick_defaults(options)
+    return from_mapping(values)
+
+
+def _with_quick_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """The quick start's value for every ``mosegnas`` option left out.
+
+    The data-size options (input resolution, validation images) are the quick start's only
+    with its own space and data set; on another data set the nets' defaults apply.
+    """
+    quick_data = options.get("dataset", QUICK_PROBLEM["dataset"]) == QUICK_PROBLEM[
+        "dataset"
+    ] and options.get("space", QUICK_PROBLEM["space"]) == QUICK_PROBLEM["space"]
+    out = dict(options)
+    for key, value in QUICK_PROBLEM.items():
+        if key in _QUICK_DATA_KEYS and not quick_data:
+            continue
+        if key == "device_options" and out.get("device", "cpu") != "cpu":
+            continue  # threads is a CPU option
+        out.setdefault(key, copy.deepcopy(value))
+    return out
+
+
+def prepare_run_config(config: Any) -> Any:
+    """For ``mosegnas``: make or find the supernet and table; check they fit; fill in paths.
+
+    Other problems come back unchanged.
+    """
+    if config.problem != "mosegnas":
+        return config
+    options = prepare_mosegnas_options(dict(config.problem_options))
+    return config.replace(problem_options=options)
+
+
+def prepare_mosegnas_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``supernet`` and ``lut`` set to existing, matching files."""
+    from segevo.devices import get_device
+    from segevo.engine.problems.mosegnas import (
+        MoSegNASProblem,
+        _lists_to_tuples,
+        _space,
+        canonical_dataset,
+        ensure_lut,
+        ensure_supernet,
+        train_config,
+    )
+    from segevo.nets.datasets import get_dataset
+
+    options = dict(options)
+    space_name = options.get("space", "tiny")
+    space = _space(space_name, options.get("space_options"))
+    options["dataset"] = canonical_dataset(options.get("dataset", "synthetic"))
+    data_options = _lists_to_tuples(dict(options.get("dataset_options") or {}))
+    num_classes = get_dataset(options["dataset"], "val", **data_options).num_classes
+    if options.get("supernet") is None:
+        config = train_config(
+            space_name,
+            options.get("space_options"),
+            options["dataset"],
+            options.get("dataset_options"),
+            options.get("train"),
+        )
+        limits = []
+        if config.steps is not None:
+            limits.append(f"{config.steps} steps")
+        if config.time_budget_s is not None:
+            limits.append(duration(config.time_budget_s))
+        note(
+            f"supernet: {space.name} on {options['dataset']} (at most {' or '.join(limits)}); "
+            "reused from the cache when trained before"
+        )
+        with TrainDisplay() as display:
+            prepared = ensure_supernet(config, progress=display)
+        note(f"supernet: {'trained' if prepared.made else 'cached'} {prepared.path}")
+        options["supernet"] = str(prepared.path)
+    if options.get("lut") is None:
+        device = get_device(options.get("device", "cpu"), **dict(options.get("device_options") or {}))
+        protocol = options.get("lut_protocol")
+        note(f"latency table: {space.name} on {device.name}; reused from the cache when built before")
+        display = LutDisplay()
+        with display:
+            prepared = ensure_lut(
+                space,
+                num_classes,
+                device,
+                protocol,
+                progress=display.live,
+                chunk_s=None if display.live else 10.0,
+                on_chunk=None if display.live else display,
+            )
+        note(f"latency table: {'built' if prepared.made else 'cached'} {prepared.path}")
+        options["lut"] = str(prepared.path)
+    problem = MoSegNASProblem(**options)
+    problem.load()  # checkpoint, data set and table must fit together before the run starts
+    return problem.options

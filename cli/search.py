@@ -1,0 +1,181 @@
+"""``segevo run``: the engine's run command plus the quick start and the ``mosegnas`` options.
+
+Everything the engine's ``run`` takes (segevo.cli.run_commands) is here with the same
+meaning and checks; added: ``--dataset``, ``--space``, ``--device``, ``--supernet``,
+``--lut`` (segevo.cli.run_options), the quick-start defaults when no problem is named, the
+preparation of a ``mosegnas`` run (supernet and latency table, with progress), a live view
+of the front, and at the end the picked networks and where the files are.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from segevo.cli.common import finish_process, interactive, note, setup_logging
+from segevo.cli.display import SearchDisplay
+from segevo.cli.run_options import prepare_run_config, problem_flag_options, resolve_run_config
+
+PICKS = 5
+
+
+@click.command("run")
+@click.option("--problem", "-p", help="mosegnas (default), table:PATH.csv, synthetic or module:attribute")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file with any run option; flags override it",
+)
+@click.option("--evaluations", "-n", type=int, help="budget of high-fidelity evaluations")
+@click.option("--initial", type=int, help="initial population N")
+@click.option("--batch", "-k", type=int, help="K: candidates chosen per proposal")
+@click.option("--evaluators", type=int, help="local evaluators inside this process")
+@click.option("--listen", help="HOST:PORT to serve evaluators and clients (default 127.0.0.1:0)")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="run directory (default runs/<time>)",
+)
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[RUN_DIR]",
+    help="continue the run in RUN_DIR (or --run-dir) to its budget",
+)
+@click.option("--seed", type=int)
+@click.option(
+    "--sync/--steady",
+    default=None,
+    help="generational Algorithm 1 instead of asynchronous steady state",
+)
+@click.option("--strategy", help="mosegnas (default), nsga2 or random")
+@click.option("--prescreen", help="hierarchical (default), survival, hv, latency or random")
+@click.option("--surrogate", help="accuracy predictor (default ranknet)")
+@click.option("--lease", "lease_s", type=float, help="task lease in seconds")
+@problem_flag_options
+@click.option("-v", "--verbose", count=True)
+def run_command(
+    problem: str | None,
+    config_file: Path | None,
+    evaluations: int | None,
+    initial: int | None,
+    batch: int | None,
+    evaluators: int | None,
+    listen: str | None,
+    run_dir: Path | None,
+    resume: str | None,
+    seed: int | None,
+    sync: bool | None,
+    strategy: str | None,
+    prescreen: str | None,
+    surrogate: str | None,
+    lease_s: float | None,
+    verbose: int,
+    **flags: Any,
+) -> None:
+    """Run (or resume) a search to its budget; with no options, the quick start.
+
+    The quick start searches the `tiny` space on the built-in synthetic data set for the
+    CPU: it trains a small supernet and builds a CPU latency table first (both cached for
+    the next run), then evaluates 60 networks and prints the picked ones.
+    """
+    import anyio
+
+    from segevo.engine.run import Coordinator
+
+    setup_logging(verbose)
+    options: dict[str, Any] = {"handle_signals": True, "progress_interval_s": 0.5}
+    if resume is not None:
+        target = Path(resume) if resume else run_dir
+        if target is None:
+            raise click.UsageError("--resume needs a run directory (--resume RUN_DIR)")
+        given = {
+            "problem": problem,
+            "config": config_file,
+            "evaluations": evaluations,
+            "initial": initial,
+            "batch": batch,
+            "seed": seed,
+            "sync": sync,
+            "strategy": strategy,
+            "prescreen": prescreen,
+            "surrogate": surrogate,
+            "lease": lease_s,
+            **flags,
+        }
+        ignored = sorted(k for k, v in given.items() if v is not None)
+        if ignored:
+            raise click.UsageError(
+                f"--resume continues the run as configured; these cannot change: {ignored}"
+            )
+        display = SearchDisplay(target)
+        coordinator = Coordinator.resume(
+            target, evaluators=evaluators, listen=listen, on_progress=display, **options
+        )
+    else:
+        overrides = {
+            "problem": problem,
+            "evaluations": evaluations,
+            "initial": initial,
+            "batch": batch,
+            "evaluators": evaluators,
+            "listen": listen,
+            "seed": seed,
+            "sync": sync,
+            "strategy": strategy,
+            "prescreen": prescreen,
+            "surrogate": surrogate,
+            "lease_s": lease_s,
+        }
+        config = resolve_run_config(config_file, overrides, flags)
+        target = run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        config = prepare_run_config(config)
+        display = SearchDisplay(target)
+        coordinator = Coordinator.create(config, target, on_progress=display, **options)
+    note(f"run directory: {coordinator.rundir.path}")
+    note(
+        "attach more evaluators: segevo evaluator --connect HOST:PORT --token-file "
+        f"{coordinator.rundir.token_path}  (HOST:PORT is in {coordinator.rundir.endpoint_path})"
+    )
+    with display:
+        summary = anyio.run(coordinator.run)
+    click.echo(
+        f"{summary.reason}: {summary.evaluations}/{summary.budget} evaluations, front "
+        f"{summary.front_size}, hypervolume {summary.hypervolume:.6g}, "
+        f"{summary.elapsed_s:.1f} s ({summary.run_dir})"
+    )
+    if summary.evaluations:
+        _final_report(Path(summary.run_dir))
+    finish_process(0 if summary.finished else 3)
+
+
+def _final_report(run_dir: Path) -> None:
+    """The picked networks, a front plot and CSV files in RUN_DIR/report/, and where all is."""
+    from segevo.cli.frontier import read_run
+    from segevo.cli.report import emit, front_records, picks, plot_front, to_csv
+
+    rows = read_run(run_dir)
+    chosen = picks(rows, PICKS)
+    report = run_dir / "report"
+    report.mkdir(exist_ok=True)
+    (report / "picks.csv").write_text(to_csv(chosen))
+    (report / "front.csv").write_text(to_csv(front_records(rows)))
+    plot = plot_front(rows, report / "front.png")
+    click.echo("\npicked networks (most accurate + best trade-offs, fastest first):")
+    emit(chosen, "table", None)
+    click.echo(
+        f"\nfiles in {run_dir}:\n"
+        f"  archive.zarr      every evaluation (segevo archive show {run_dir})\n"
+        f"  config.json       the resolved configuration (--resume reads it)\n"
+        f"  report/picks.csv  the networks above; report/front.csv the whole front\n"
+        f"  report/front.png  front and hypervolume plot ({plot.name})\n"
+        f"next: segevo export {run_dir} --arch ID   or   segevo train {run_dir} --arch ID"
+    )
+    if not interactive():
+        return

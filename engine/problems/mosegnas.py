@@ -1,0 +1,546 @@
+"""``mosegnas``: the paper's search problem on a trained supernet and a latency look-up table.
+
+An architecture is a vector of a :mod:`segevo.nets.space` search space (``tiny`` or ``r50``):
+
+- ``latency(X)`` is the latency look-up table's prediction (paper Eq. 7), in milliseconds;
+- ``evaluate(x)`` is the paper's Algorithm 2: the sub-network inherits the supernet's weights,
+  its batch-norm statistics are recalibrated on a few training batches, and its mIoU on the
+  validation images is the accuracy; the extracted sub-network is then timed on the target
+  device (``lat_ms``), the same way ``segevo lut check`` times whole networks.
+
+Options (keyword-only, all msgpack-able so a remote evaluator rebuilds the same problem from
+``spec()``): ``supernet`` (checkpoint path), ``lut`` (latency table path), ``space`` and
+``space_options``, ``dataset`` (``synthetic``, ``camvid:PATH``...) and ``dataset_options``,
+``device`` (the latency target, ``cpu`` or ``cuda[:i]``) and ``device_options``,
+``eval_device`` (where mIoU is computed; default: ``device``), ``calib_batches``,
+``calib_batch_size``, ``val_images``, ``measure_latency``, ``threads``, ``seed``, and
+``train`` / ``lut_protocol`` (the settings a cached supernet / table was made with).
+
+Without ``supernet`` (``lut``), the problem takes the checkpoint (table) that
+:func:`ensure_supernet` (:func:`ensure_lut`) keeps in ``segevo.nets.paths.cache_dir()`` for
+these settings, and refuses with instructions when there is none yet; ``segevo run`` makes
+them first. Importing this module does not import torch; loading the supernet does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segevo.engine.problem import Problem, available_problems, register_problem
+
+__all__ = [
+    "DEFAULT_DATASET",
+    "DEFAULT_SPACE",
+    "MoSegNASProblem",
+    "MoSegNASSetupError",
+    "canonical_dataset",
+    "ensure_lut",
+    "ensure_supernet",
+    "lut_cache_path",
+    "mosegnas_factory",
+    "supernet_cache_dir",
+]
+
+DEFAULT_SPACE = "tiny"
+DEFAULT_DATASET = "synthetic"
+SUPERNET_FILE = "last.pt"
+
+# TrainConfig fields that change what is learned (the cache key); the others (where, how
+# often to save, display, threads, device) do not.
+_TRAIN_KEY_IGNORED = frozenset(
+    {
+        "checkpoint_dir",
+        "checkpoint_interval_s",
+        "resume",
+        "display",
+        "num_threads",
+        "num_workers",
+        "device",
+    }
+)
+
+
+class MoSegNASSetupError(ValueError):
+    """A supernet, latency table or data set the problem needs is missing or does not fit."""
+
+
+# --------------------------------------------------------------------------- cache keys
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def canonical_dataset(spec: str) -> str:
+    """``spec`` with its folder made absolute (``camvid:data`` -> ``camvid:/home/.../data``).
+
+    A missing folder raises :class:`MoSegNASSetupError` naming it.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise MoSegNASSetupError(f"data set must be 'NAME' or 'NAME:PATH', got {spec!r}")
+    name, sep, path = spec.strip().partition(":")
+    if not sep:
+        return name
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise MoSegNASSetupError(
+            f"data set folder {folder} does not exist; give the folder that holds {name} "
+            f"(--dataset {name}:PATH)"
+        )
+    return f"{name}:{folder.resolve()}"
+
+
+def _space(name: str, options: Mapping[str, Any] | None) -> Any:
+    from segevo.nets.space import get_space
+
+    return get_space(name, **_lists_to_tuples(dict(options or {})))
+
+
+def _lists_to_tuples(options: dict[str, Any]) -> dict[str, Any]:
+    # TOML and msgpack give lists where the nets API documents (H, W) tuples.
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+def train_config(
+    space: str,
+    space_options: Mapping[str, Any] | None,
+    dataset: str,
+    dataset_options: Mapping[str, Any] | None,
+    train: Mapping[str, Any] | None,
+) -> Any:
+    """The :class:`segevo.nets.train.TrainConfig` a cached supernet is trained with."""
+    from segevo.nets.train import TrainConfig
+
+    values = dict(train or {})
+    clash = sorted({"space", "space_options", "dataset", "dataset_options"} & set(values))
+    if clash:
+        raise MoSegNASSetupError(
+            f"train options {clash} are set by the problem's own space and dataset options"
+        )
+    values.update(
+        space=space,
+        space_options=dict(space_options or {}),
+        dataset=dataset,
+        dataset_options=dict(dataset_options or {}),
+    )
+    return TrainConfig.from_dict(values)
+
+
+def supernet_cache_dir(config: Any) -> Path:
+    """The cache folder of the supernet ``config`` (a TrainConfig) trains."""
+    from segevo.nets.paths import cache_dir
+
+    values = {k: v for k, v in config.to_dict().items() if k not in _TRAIN_KEY_IGNORED}
+    space = _space(config.space, config.space_options)
+    values["space_digest"] = space.digest()
+    dataset_name = config.dataset.partition(":")[0]
+    return cache_dir() / "supernets" / f"{space.name}-{dataset_name}-{_digest(values)}"
+
+
+def lut_cache_path(
+    space: Any, num_classes: int, device: Any, protocol: Mapping[str, Any] | None
+) -> Path:
+    """The cache file of the latency table of ``space`` measured on ``device``."""
+    from segevo.nets.paths import cache_dir
+
+    identity = {k: device.identity().get(k) for k in device.identity_keys()}
+    key = {
+        "space": space.digest(),
+        "num_classes": int(num_classes),
+        "device": identity,
+        "protocol": dict(protocol or {}),
+    }
+    label = device.name.replace(":", "")
+    return cache_dir() / "luts" / f"{space.name}-{label}-{_digest(key)}.json"
+
+
+def _finished_checkpoint(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    from segevo.nets.train import load_checkpoint
+
+    return bool(load_checkpoint(path).get("finished"))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Where a supernet or table is and whether this call made (part of) it."""
+
+    path: Path
+    made: bool
+
+
+def ensure_supernet(
+    config: Any, *, progress: Callable[[Any], None] | None = None
+) -> Prepared:
+    """The finished checkpoint of ``config``'s supernet, trained first when the cache lacks it.
+
+    A checkpoint left by an interrupted training is resumed, not restarted.
+    """
+    from segevo.nets.train import train_supernet
+
+    folder = supernet_cache_dir(config)
+    path = folder / SUPERNET_FILE
+    if _finished_checkpoint(path):
+        return Prepared(path, made=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    config = dataclasses.replace(config, checkpoint_dir=str(folder), resume=True)
+    result = train_supernet(config, progress=progress)
+    if result.checkpoint is None or not result.checkpoint.is_file():
+        raise MoSegNASSetupError(f"supernet training wrote no checkpoint into {folder}")
+    return Prepared(result.checkpoint, made=True)
+
+
+def ensure_lut(
+    space: Any,
+    num_classes: int,
+    device: Any,
+    protocol: Mapping[str, Any] | None,
+    *,
+    path: Path | None = None,
+    progress: bool = False,
+    chunk_s: float | None = None,
+    on_chunk: Callable[[Any], None] | None = None,
+) -> Prepared:
+    """The complete latency table of ``space`` on ``device``, measured first when missing.
+
+    ``path`` defaults to :func:`lut_cache_path`. An interrupted build is resumed. With
+    ``chunk_s``, the build runs in chunks of about that many seconds and ``on_chunk`` gets
+    each chunk's :class:`segevo.devices.BuildResult` (a progress report without rich).
+    """
+    from segevo.devices import build_lut, load_lut
+
+    target = path or lut_cache_path(space, num_classes, device, protocol)
+    if target.is_file() and not Path(str(target) + ".partial").exists():
+        load_lut(target, space)  # refuses a table of another space, naming both
+        return Prepared(target, made=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        result = build_lut(
+            space,
+            device,
+            target,
+            num_classes=int(num_classes),
+            progress=progress,
+            time_limit_s=chunk_s,
+            **dict(protocol or {}),
+        )
+        if on_chunk is not None:
+            on_chunk(result)
+        if result.complete:
+            return Prepared(target, made=True)
+
+
+# --------------------------------------------------------------------------- the problem
+
+
+@dataclass
+class _Loaded:
+    template: Any  # the supernet as loaded; copied, never evaluated
+    train_data: Any
+    val_data: Any
+    device: Any  # a segevo.devices.Device (the latency target)
+    eval_device: Any  # a torch.device
+    num_classes: int
+    class_names: tuple[str, ...]
+
+
+class MoSegNASProblem(Problem):
+    """Sub-networks of a trained supernet: mIoU with inherited weights, LUT latency.
+
+    See the module docstring for the options. Evaluations may run in several threads at
+    once: each thread borrows its own copy of the supernet.
+    """
+
+    def __init__(
+        self,
+        *,
+        supernet: str | None = None,
+        lut: str | None = None,
+        space: str = DEFAULT_SPACE,
+        space_options: dict[str, Any] | None = None,
+        dataset: str = DEFAULT_DATASET,
+        dataset_options: dict[str, Any] | None = None,
+        device: str = "cpu",
+        device_options: dict[str, Any] | None = None,
+        eval_device: str | None = None,
+        calib_batches: int = 8,
+        calib_batch_size: int = 8,
+        val_images: int | None = None,
+        measure_latency: bool = True,
+        threads: int | None = None,
+        seed: int = 0,
+        train: dict[str, Any] | None = None,
+        lut_protocol: dict[str, Any] | None = None,
+    ) -> None:
+        for name, value in (("calib_batches", calib_batches), ("calib_batch_size", calib_batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if val_images is not None and (
+            isinstance(val_images, bool) or not isinstance(val_images, int) or val_images < 1
+        ):
+            raise ValueError(f"val_images must be an integer >= 1 or absent, got {val_images!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"threads must be an integer >= 1 or absent, got {threads!r}")
+        if not isinstance(measure_latency, bool):
+            raise ValueError(f"measure_latency must be true or false, got {measure_latency!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        from segevo.devices import get_device, load_lut
+
+        self.space = _space(space, space_options)
+        self.lower = np.asarray(self.space.lower, dtype=np.int64)
+        self.upper = np.asarray(self.space.upper, dtype=np.int64)
+        dataset = canonical_dataset(dataset)
+        device_options = dict(device_options or {})
+        self._device = get_device(device, **device_options)  # validates name and options
+        if supernet is None:
+            supernet = str(self._cached_supernet(space, space_options, dataset, dataset_options, train))
+        checkpoint = Path(supernet).expanduser()
+        if checkpoint.is_dir():
+            checkpoint = checkpoint / SUPERNET_FILE
+        if not checkpoint.is_file():
+            raise MoSegNASSetupError(
+                f"supernet checkpoint {checkpoint} does not exist; train one with "
+                "`segevo supernet train` or give --supernet CKPT"
+            )
+        if lut is None:
+            lut = str(self._cached_lut(dataset, dataset_options, lut_protocol))
+        lut_path = Path(lut).expanduser()
+        if not lut_path.is_file():
+            raise MoSegNASSetupError(
+                f"latency table {lut_path} does not exist; build one with `segevo lut build` "
+                "or give --lut FILE"
+            )
+        self.table = load_lut(lut_path, self.space)  # refuses a table of another space
+        self.calib_batches = calib_batches
+        self.calib_batch_size = calib_batch_size
+        self.val_images = val_images
+        self.measure_latency = measure_latency
+        self.threads = threads
+        self.seed = seed
+        self._options: dict[str, Any] = {
+            "supernet": str(checkpoint.resolve()),
+            "lut": str(lut_path.resolve()),
+            "space": space,
+            "space_options": dict(space_options or {}),
+            "dataset": dataset,
+            "dataset_options": dict(dataset_options or {}),
+            "device": device,
+            "device_options": device_options,
+            "eval_device": eval_device,
+            "calib_batches": calib_batches,
+            "calib_batch_size": calib_batch_size,
+            "val_images": val_images,
+            "measure_latency": measure_latency,
+            "threads": threads,
+            "seed": seed,
+        }
+        if train is not None:
+            self._options["train"] = dict(train)
+        if lut_protocol is not None:
+            self._options["lut_protocol"] = dict(lut_protocol)
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        self._idle: list[Any] = []
+
+    # -- cached artefacts ---------------------------------------------------------------
+    @staticmethod
+    def _cached_supernet(
+        space: str,
+        space_options: dict[str, Any] | None,
+        dataset: str,
+        dataset_options: dict[str, Any] | None,
+        train: dict[str, Any] | None,
+    ) -> Path:
+        config = train_config(space, space_options, dataset, dataset_options, train)
+        path = supernet_cache_dir(config) / SUPERNET_FILE
+        if not _finished_checkpoint(path):
+            raise MoSegNASSetupError(
+                f"no trained supernet for space {space!r} on {dataset!r} with these training "
+                f"settings in the cache ({path.parent}); `segevo run` trains one, or train one "
+                "with `segevo supernet train` and give --supernet CKPT"
+            )
+        return path
+
+    def _cached_lut(
+        self,
+        dataset: str,
+        dataset_options: dict[str, Any] | None,
+        protocol: dict[str, Any] | None,
+    ) -> Path:
+        from segevo.nets.datasets import get_dataset
+
+        num_classes = get_dataset(dataset, "val", **_lists_to_tuples(dict(dataset_options or {}))).num_classes
+        path = lut_cache_path(self.space, num_classes, self._device, protocol)
+        if not path.is_file():
+            raise MoSegNASSetupError(
+                f"no latency table for space {self.space.name!r} on {self._device.name} in the "
+                f"cache ({path}); `segevo run` builds one, or build one with `segevo lut build` "
+                "and give --lut FILE"
+            )
+        return path
+
+    # -- Problem interface ----------------------------------------------------------------
+    def repair(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.space.repair(np.atleast_2d(np.asarray(X))), dtype=np.int64)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if n == 0:
+            return np.zeros((0, self.n_var), dtype=np.int64)
+        return np.asarray(self.space.sample(n, rng), dtype=np.int64).reshape(n, self.n_var)
+
+    def latency(self, X: np.ndarray) -> np.ndarray:
+        return self.table.predict(np.atleast_2d(np.asarray(X, dtype=np.int64)))
+
+    def spec(self) -> dict[str, Any]:
+        return {"problem": "mosegnas", "options": copy.deepcopy(self._options)}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The resolved options (explicit checkpoint and table paths)."""
+        return copy.deepcopy(self._options)
+
+    def load(self) -> _Loaded:
+        """Load the supernet and the data sets now (evaluate does it on first use) and check
+        that checkpoint, data set and table agree; raises :class:`MoSegNASSetupError` if not."""
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def _load(self) -> _Loaded:
+        import torch
+
+        from segevo.nets.datasets import get_dataset
+        from segevo.nets.train import load_supernet
+
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        opts = self._options
+        eval_device = torch.device(opts["eval_device"] or self._device_torch_name())
+        supernet, payload = load_supernet(opts["supernet"], device=eval_device)
+        if payload["space_digest"] != self.space.digest():
+            raise MoSegNASSetupError(
+                f"supernet {opts['supernet']} was trained for space "
+                f"{payload['config'].get('space')!r}, not this {self.space.name!r} "
+                "(another definition); give --space to match it or another --supernet"
+            )
+        data_options = _lists_to_tuples(dict(opts["dataset_options"]))
+        train_data = get_dataset(opts["dataset"], "train", **data_options)
+        val_data = get_dataset(opts["dataset"], "val", **data_options)
+        num_classes = int(val_data.num_classes)
+        if int(payload["num_classes"]) != num_classes:
+            raise MoSegNASSetupError(
+                f"supernet {opts['supernet']} predicts {payload['num_classes']} classes but "
+                f"{opts['dataset']} has {num_classes}; train a supernet on this data set"
+            )
+        if self.table.num_classes != num_classes:
+            raise MoSegNASSetupError(
+                f"latency table {opts['lut']} was measured with a {self.table.num_classes}-class "
+                f"head but {opts['dataset']} has {num_classes} classes; build a table for it "
+                "(`segevo lut build --dataset ...`)"
+            )
+        return _Loaded(
+            template=supernet,
+            train_data=train_data,
+            val_data=val_data,
+            device=self._device,
+            eval_device=eval_device,
+            num_classes=num_classes,
+            class_names=tuple(val_data.class_names),
+        )
+
+    def _device_torch_name(self) -> str:
+        name = str(self._options["device"])
+        return name if name.startswith("cuda") else "cpu"
+
+    @contextlib.contextmanager
+    def _borrow(self) -> Iterator[Any]:
+        loaded = self.load()
+        with self._lock:
+            net = self._idle.pop() if self._idle else None
+        if net is None:
+            with self._lock:  # copying reads the template; keep copies one at a time
+                net = copy.deepcopy(loaded.template)
+        try:
+            yield net
+        finally:
+            with self._lock:
+                self._idle.append(net)
+
+    def evaluate(self, x: np.ndarray) -> dict[str, float]:
+        """mIoU with inherited, recalibrated weights; plus the sub-network's measured latency."""
+        from segevo.nets.evaluate import evaluate_subnet
+
+        x = np.asarray(self.space.validate(np.asarray(x, dtype=np.int64).ravel()))
+        loaded = self.load()
+        with self._borrow() as net:
+            result = evaluate_subnet(
+                net,
+                x,
+                loaded.train_data,
+                loaded.val_data,
+                calib_batches=self.calib_batches,
+                calib_batch_size=self.calib_batch_size,
+                max_val_images=self.val_images,
+                space=self.space,
+                seed=self.seed,
+                device=loaded.eval_device,
+            )
+            out = {"acc": float(result.miou)}
+            if self.measure_latency:
+                subnet = net.extract(x)
+                shape = (1, 3, *result.input_hw)
+                out["lat_ms"] = float(loaded.device.measure(subnet, shape).median_ms)
+        return out
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def mosegnas_factory(argument: str | None, **options: Any) -> MoSegNASProblem:
+    """``load_problem("mosegnas", **options)``; the problem takes no ``mosegnas:ARGUMENT``."""
+    if argument:
+        raise ValueError(
+            f"the mosegnas problem takes keyword options, not 'mosegnas:{argument}'; e.g. "
+            "dataset='camvid:PATH', space='tiny', supernet=CKPT, lut=FILE"
+        )
+    import inspect
+
+    allowed = [
+        p.name
+        for p in inspect.signature(MoSegNASProblem).parameters.values()
+        if p.kind is p.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for problem 'mosegnas'; allowed: {allowed}")
+    return MoSegNASProblem(**options)
+
+
+def register() -> None:
+    """Register ``mosegnas`` with :func:`segevo.engine.problem.load_problem` (idempotent)."""
+    if "mosegnas" not in available_problems():
+        with contextlib.suppress(ValueError):  # another thread registered it just now
+            register_problem("mosegnas", mosegnas_factory)
+
+
+register()

@@ -4,6 +4,7 @@
     python benchmarks/bench_lut.py --r50-seconds 300    # plus a partial r50 build -> estimate
     python benchmarks/bench_lut.py --reuse              # keep an existing tiny table
     python benchmarks/bench_lut.py --clock cpu          # on a loaded machine (see --help)
+    python benchmarks/bench_lut.py --predict-only       # predict timing alone (seconds)
 
 Targets (issue 4): the tiny table builds in <= 10 minutes; over 50 sampled networks
 Kendall tau(LUT, measured) >= 0.8 and above tau(FLOPs, measured); predict for 1e6
@@ -16,49 +17,131 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from segevo.devices import build_lut, check_lut, get_device, load_lut
+from segevo.devices import (
+    LatencyTable,
+    Measurement,
+    build_lut,
+    check_lut,
+    enumerate_keys,
+    get_device,
+    load_lut,
+)
 from segevo.devices._lut_sum import lut_sum, native_available
+from segevo.devices.lut_file import LUTEntry, LUTRecord
 from segevo.nets.paths import cache_dir
 from segevo.nets.space import get_space
 
 CLASSES = {"tiny": 11, "r50": 19}  # CamVid for tiny, Cityscapes for r50
 
 
-def bench_predict(space_name: str, lut_path: Path, n: int, repeats: int) -> dict[str, float]:
-    space = get_space(space_name)
-    table = load_lut(lut_path, space)
-    X = space.sample(n, np.random.default_rng(1))
-    table.predict(X[:1000])  # warm caches and code paths
-    total, build, summing, cpu = [], [], [], []
+def _timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall time and median process CPU time (all threads), in ms, of each function;
+    the functions take turns so that a change in the machine's load hits them alike."""
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        words = table.plan.fill_all(X)
-        t1 = time.perf_counter()
-        lut_sum(table.plan.as_indices(words), table.sum_table)
-        t2 = time.perf_counter()
-        c0 = time.thread_time()
-        table.predict(X)
-        c1 = time.thread_time()
-        t3 = time.perf_counter()
-        build.append(t1 - t0)
-        summing.append(t2 - t1)
-        total.append(t3 - t2)
-        cpu.append(c1 - c0)
+        for name, fn in fns.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append(time.process_time() - c0)
+    return {
+        name: (1e3 * float(np.median(wall[name])), 1e3 * float(np.median(cpu[name])))
+        for name in fns
+    }
+
+
+def bench_predict(table: LatencyTable, n: int, repeats: int) -> dict[str, object]:
+    """``predict`` of ``n`` sampled architectures: the fused kernel (``_core.lut_predict``)
+    next to the path it replaced (index rows from ``IndexPlan`` + ``_core.lut_sum``)."""
+    X = table.space.sample(n, np.random.default_rng(1))
+    fused = table.predict(X)  # also warms caches and code paths
+    previous = table.predict_indexed(X)
+    agree = float(np.max(np.abs(fused - previous) / np.abs(previous))) if n else 0.0
+    words = table.plan.fill_all(X)
+    times = _timed(
+        {
+            "fused": lambda: table.predict(X),
+            "previous": lambda: table.predict_indexed(X),
+            "index rows": lambda: table.plan.fill_all(X),
+            "lut_sum": lambda: lut_sum(table.plan.as_indices(words), table.sum_table),
+        },
+        repeats,
+    )
+    fused_wall, fused_cpu = times["fused"]
+    prev_wall, prev_cpu = times["previous"]
+    index_wall, index_cpu = times["index rows"]
+    sum_wall, sum_cpu = times["lut_sum"]
     return {
         "n": n,
-        "predict_ms": 1e3 * float(np.median(total)),
-        # CPU time of this thread: what predict costs without waiting for a core (lut_sum's
-        # own worker threads, if it starts any, are not counted)
-        "predict_thread_cpu_ms": 1e3 * float(np.median(cpu)),
-        "index_construction_ms": 1e3 * float(np.median(build)),
-        "lut_sum_ms": 1e3 * float(np.median(summing)),
+        "fused_kernel": table.terms is not None,
+        "terms": len(table.terms.labels) if table.terms is not None else None,
+        # wall: what a caller waits on this (loaded) machine; CPU: process time of every
+        # thread (the kernels' workers included), the cost without waiting for a core
+        "predict_ms": fused_wall,
+        "predict_cpu_ms": fused_cpu,
+        "previous_predict_ms": prev_wall,
+        "previous_predict_cpu_ms": prev_cpu,
+        "previous_index_construction_cpu_ms": index_cpu,
+        "previous_lut_sum_cpu_ms": sum_cpu,
+        "previous_index_construction_ms": index_wall,
+        "previous_lut_sum_ms": sum_wall,
+        "speedup_wall": prev_wall / fused_wall,
+        "speedup_cpu": prev_cpu / fused_cpu,
+        "max_relative_difference": agree,
         "native_lut_sum": native_available(),
         "slots_per_architecture": table.plan.n_slots,
     }
+
+
+def print_predict(speed: dict[str, object]) -> None:
+    """One line per path, then the ratio."""
+    s = speed
+    print(
+        f"   fused (lut_predict, {s['terms']} terms): {s['predict_ms']:.1f} ms wall, "
+        f"{s['predict_cpu_ms']:.1f} ms CPU"
+    )
+    print(
+        f"   previous (index rows + lut_sum): {s['previous_predict_ms']:.1f} ms wall, "
+        f"{s['previous_predict_cpu_ms']:.1f} ms CPU (index rows "
+        f"{s['previous_index_construction_cpu_ms']:.1f} + lut_sum {s['previous_lut_sum_cpu_ms']:.1f}"
+        f" ms CPU)"
+    )
+    print(
+        f"   previous / fused: {s['speedup_wall']:.2f}x wall, {s['speedup_cpu']:.2f}x CPU; "
+        f"largest relative difference {s['max_relative_difference']:.1e}"
+    )
+
+
+def timing_table(space_name: str) -> LatencyTable:
+    """A complete table for ``space_name`` with seeded random entries (0.01-5 ms), for timing
+    ``predict`` without measuring anything: the speed of a sum does not depend on the values
+    summed. Never used for anything but timing."""
+    space = get_space(space_name)
+    num_classes = CLASSES[space_name]
+    rng = np.random.default_rng(0)
+    entries = {}
+    for key in enumerate_keys(space, num_classes):
+        ms = float(rng.uniform(0.01, 5.0))
+        entries[key] = LUTEntry(key.split("-")[0], Measurement(1, ms, 0.0, ms, ms, ms))
+    record = LUTRecord(
+        space_name=space.name,
+        space_digest=space.digest(),
+        space_definition=space.definition(),
+        base_hw=list(space.base_hw),
+        num_classes=num_classes,
+        device={"backend": "none", "model": "random entries (timing only)"},
+        protocol={},
+        expected_entries=len(entries),
+        entries=entries,
+        complete=True,
+    )
+    return LatencyTable(space, record, source="<random entries, timing only>")
 
 
 def _finite(value: object) -> object:
@@ -70,6 +153,18 @@ def _finite(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def predict_only(lut_path: Path, n: int) -> None:
+    """The predict section alone (seconds, not the minutes of a build)."""
+    tiny = get_space("tiny")
+    if lut_path.exists():
+        table, source = load_lut(lut_path, tiny), str(lut_path)
+    else:
+        table, source = timing_table("tiny"), "random entries (no tiny table built yet)"
+    print(f"== predict for {n:.0e} tiny architectures; table: {source}")
+    print(f"   load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print_predict(bench_predict(table, n, repeats=7))
 
 
 def main() -> None:
@@ -87,12 +182,21 @@ def main() -> None:
     parser.add_argument("--predict-n", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep an existing tiny table")
     parser.add_argument(
+        "--predict-only",
+        action="store_true",
+        help="only time predict (fused kernel vs index rows + lut_sum), on the tiny table from a "
+        "previous run if there is one, else on a table of random entries (no measuring)",
+    )
+    parser.add_argument(
         "--r50-seconds",
         type=float,
         default=0.0,
         help="also build the r50 table for this long (resumable) and estimate the full time",
     )
     args = parser.parse_args()
+    if args.predict_only:
+        predict_only(args.out / f"tiny-cpu-{args.clock}.json", args.predict_n)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {"load_average": os.getloadavg(), "cpu_count": os.cpu_count()}
     device = get_device("cpu", threads=args.threads, clock=args.clock)
@@ -139,13 +243,9 @@ def main() -> None:
     }
 
     print(f"== predict for {args.predict_n:.0e} architectures")
-    speed = bench_predict("tiny", lut_path, args.predict_n, repeats=7)
+    speed = bench_predict(load_lut(lut_path, tiny), args.predict_n, repeats=7)
     results["predict"] = {**speed, "target_ms": 50}
-    print(
-        f"   predict {speed['predict_ms']:.1f} ms wall, {speed['predict_thread_cpu_ms']:.1f} ms "
-        f"thread CPU (indices {speed['index_construction_ms']:.1f} ms"
-        f" + lut_sum {speed['lut_sum_ms']:.1f} ms; native lut_sum: {speed['native_lut_sum']})"
-    )
+    print_predict(speed)
 
     if args.r50_seconds > 0:
         r50 = get_space("r50")

@@ -16,8 +16,6 @@ import json
 import sys
 import time
 
-import torch
-
 from segevo.surrogates import available_surrogates
 from segevo.surrogates.bench import run_benchmark, summarize, to_markdown, write_report
 
@@ -33,9 +31,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--space", default=None, help="search space name, e.g. r50")
     parser.add_argument("--options", default="{}", help="JSON: per-method surrogate options")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
     def progress(done: int, total: int, label: str) -> None:
@@ -51,6 +48,7 @@ def main() -> None:
         seed=args.seed,
         space=args.space,
         options=json.loads(args.options),
+        threads=args.threads,
         progress=progress,
     )
     paths = write_report(results, args.out)

@@ -30,7 +30,7 @@ def duration(seconds: float) -> str:
     """``75`` -> ``1m15s``; ``3700`` -> ``1h01m``; unknown -> ``?``."""
     if seconds is None or not np.isfinite(seconds) or seconds < 0:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(float(seconds))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:

@@ -24,11 +24,12 @@ class Explained:
     code: int = EXIT_ERROR
 
 
-def _with_hint(message: str, hint: str) -> str:
+def _with_hint(message: str, hint: str, *, unless: str | None = None) -> str:
+    """``message; hint``, or the message alone when it already says ``unless``."""
     message = message.rstrip().rstrip(".")
-    if hint and hint.split()[0].lower() in message.lower():
+    if unless is not None and unless in message:
         return message
-    return f"{message}; {hint}" if hint else message
+    return f"{message}; {hint}"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -51,7 +52,9 @@ def explain(exc: BaseException) -> Explained | None:
         return Explained("interrupted", EXIT_INTERRUPTED)
     if isinstance(exc, RunDirError):
         return Explained(
-            _with_hint(text, "give the folder a `segevo run` made (it holds run.json)")
+            _with_hint(
+                text, "give the folder a `segevo run` made (it holds run.json)", unless="--resume"
+            )
         )
     if isinstance(exc, ArchiveError):
         return Explained(
@@ -61,12 +64,12 @@ def explain(exc: BaseException) -> Explained | None:
         return Explained(
             _with_hint(
                 text,
-                "build a table for this space with `segevo lut build --space NAME` or pass "
-                "--space to match the table",
+                "build one with `segevo lut build --space NAME [--base-hw HxW]` or pass the "
+                "space the table was built for",
             )
         )
     if isinstance(exc, LUTFileError):
-        return Explained(_with_hint(text, "rebuild it with `segevo lut build`"))
+        return Explained(_with_hint(text, "rebuild it with `segevo lut build`", unless="build_lut"))
     if isinstance(exc, DeviceUnavailableError):
         return Explained(_with_hint(text, "choose another --device (cpu always works)"))
     if isinstance(exc, ConnectionDenied):

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from segevo.cli.common import finish_process, interactive, note, setup_logging
+from segevo.cli.common import finish_process, note, setup_logging
 from segevo.cli.display import SearchDisplay
 from segevo.cli.run_options import prepare_run_config, problem_flag_options, resolve_run_config
 
@@ -23,7 +23,9 @@ PICKS = 5
 
 
 @click.command("run")
-@click.option("--problem", "-p", help="mosegnas (default), table:PATH.csv, synthetic or module:attribute")
+@click.option(
+    "--problem", "-p", help="mosegnas (default), table:PATH.csv, synthetic or module:attribute"
+)
 @click.option(
     "--config",
     "config_file",
@@ -83,7 +85,7 @@ def run_command(
 
     The quick start searches the `tiny` space on the built-in synthetic data set for the
     CPU: it trains a small supernet and builds a CPU latency table first (both cached for
-    the next run), then evaluates 60 networks and prints the picked ones.
+    the next run), then evaluates 100 networks and prints the picked ones.
     """
     import anyio
 
@@ -166,7 +168,7 @@ def _final_report(run_dir: Path) -> None:
     report.mkdir(exist_ok=True)
     (report / "picks.csv").write_text(to_csv(chosen))
     (report / "front.csv").write_text(to_csv(front_records(rows)))
-    plot = plot_front(rows, report / "front.png")
+    plot_front(rows, report / "front.png")
     click.echo("\npicked networks (most accurate + best trade-offs, fastest first):")
     emit(chosen, "table", None)
     click.echo(
@@ -174,8 +176,10 @@ def _final_report(run_dir: Path) -> None:
         f"  archive.zarr      every evaluation (segevo archive show {run_dir})\n"
         f"  config.json       the resolved configuration (--resume reads it)\n"
         f"  report/picks.csv  the networks above; report/front.csv the whole front\n"
-        f"  report/front.png  front and hypervolume plot ({plot.name})\n"
-        f"next: segevo export {run_dir} --arch ID   or   segevo train {run_dir} --arch ID"
+        f"  report/front.png  the front over every evaluated network, hypervolume"
     )
-    if not interactive():
-        return
+    if rows.config.problem == "mosegnas":
+        click.echo(
+            f"next: segevo export {run_dir} --arch ID  (the network with its supernet weights)\n"
+            f"      segevo train {run_dir} --arch ID   (retrained from scratch)"
+        )

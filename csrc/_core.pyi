@@ -71,6 +71,39 @@ def lut_sum(
     index outside ``-1 .. T-1``, or a non-integer ``indices`` / non-float64 ``table``.
     """
 
+def lut_predict(
+    X: npt.NDArray[np.integer],
+    lower: npt.NDArray[np.int64],
+    upper: npt.NDArray[np.int64],
+    term_digits: npt.NDArray[np.int64],
+    term_strides: npt.NDArray[np.int64],
+    term_offsets: npt.NDArray[np.int64],
+    tables: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Sums of look-up-table terms read straight off integer digit rows, in one pass.
+
+    For each row ``x`` of ``X`` (integer ``[B, D]`` of any width, read as is), term ``t``
+    reads the digits ``d_j = term_digits[t, j]`` (-1: unused slot) and adds
+    ``tables[term_offsets[t] + sum_j (x[d_j] - lower[d_j]) * term_strides[t, j]]``;
+    ``out[r]`` is the sum of the terms, added left to right from 0.0. A term is any group
+    of table items that depend on a few digits (one Eq. 7 item, or several whose entries
+    are summed ahead of time). ``tables`` may hold NaN to mark a combination of digits
+    that is invalid; a row that reaches one raises.
+
+    ``lower``, ``upper``: int64 ``[D]``, the allowed values of each digit (inclusive, at
+    most 2**31 of them); ``term_digits``, ``term_strides``: int64 ``[n_terms, K]`` (strides
+    >= 0); ``term_offsets``: int64 ``[n_terms]`` (>= 0); ``tables``: float64 ``[N]``,
+    finite or NaN. Every term must stay inside ``tables`` for every in-range row (checked
+    once per call), so nothing is ever read out of bounds. Large batches are split over the
+    CPUs as in :func:`lut_sum` (``$SEGEVO_NUM_THREADS``).
+
+    Returns float64 ``[B]`` (zeros when there are no terms). Raises ValueError naming the
+    first offending row: ``"row r: digit xd = v is outside its allowed range lo..hi"`` or
+    ``"row r: term t (xd = v, ...) is an invalid combination ..."``; and for a wrong
+    shape or dtype, a negative stride or offset, a digit index out of range, a term that
+    reaches past the end of ``tables``, or an infinite table entry.
+    """
+
 def ks_statistic(samples: npt.NDArray[np.float64], lo: float, hi: float) -> float:
     """Kolmogorov-Smirnov distance D of the samples to Uniform(lo, hi).
 

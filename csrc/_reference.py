@@ -20,6 +20,7 @@ __all__ = [
     "hypervolume_2d",
     "ks_statistic",
     "ks_subset_select",
+    "lut_predict",
     "lut_sum",
     "nondominated_rank",
 ]
@@ -175,6 +176,79 @@ def lut_sum(indices: npt.ArrayLike, table: npt.ArrayLike) -> np.ndarray:
     out = np.zeros(idx.shape[0])
     for j in range(idx.shape[1]):
         out += padded[wide[:, j] + 1]
+    return out
+
+
+def _int64_array(a: npt.ArrayLike, name: str, ndim: int) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
+    if arr.dtype != np.int64:
+        raise ValueError(f"{name} must have dtype int64, got {arr.dtype}")
+    return arr
+
+
+def lut_predict(
+    X: npt.ArrayLike,
+    lower: npt.ArrayLike,
+    upper: npt.ArrayLike,
+    term_digits: npt.ArrayLike,
+    term_strides: npt.ArrayLike,
+    term_offsets: npt.ArrayLike,
+    tables: npt.ArrayLike,
+) -> np.ndarray:
+    """``out[r] = sum_t tables[term_offsets[t] + sum_j (X[r, d_tj] - lower[d_tj]) * s_tj]``.
+
+    Digits ``d_tj = term_digits[t, j]`` (-1: unused slot), strides ``s_tj = term_strides[t, j]``.
+    Every digit of every row must lie in ``lower .. upper`` and no term may sum over a NaN
+    entry (an invalid combination); the first offending row (a digit before a term) raises
+    ValueError. Terms are added left to right from 0.0, as the native kernel does, so the
+    results match bit for bit. Python integers throughout: no overflow, any integer dtype.
+    """
+    x = np.asarray(X)
+    if x.ndim != 2:
+        raise ValueError(f"X must be a 2-D array [n_rows, n_digits], got shape {x.shape}")
+    if x.dtype.kind not in "iu":
+        raise ValueError(f"X must have an integer dtype, got {x.dtype}")
+    lo = _int64_array(lower, "lower", 1)
+    hi = _int64_array(upper, "upper", 1)
+    digits = _int64_array(term_digits, "term_digits", 2)
+    strides = _int64_array(term_strides, "term_strides", 2)
+    offsets = _int64_array(term_offsets, "term_offsets", 1)
+    tab = np.asarray(tables)
+    if tab.ndim != 1 or tab.dtype != np.float64:
+        raise ValueError(f"tables must be a 1-D float64 array, got {tab.dtype} {tab.shape}")
+    if np.isinf(tab).any():
+        raise ValueError("tables must be finite or NaN (an invalid combination)")
+    n_var = x.shape[1]
+    if lo.shape != (n_var,) or hi.shape != (n_var,) or (hi < lo).any():
+        raise ValueError(f"lower and upper must be [{n_var}] with lower <= upper")
+    if strides.shape != digits.shape or offsets.shape != (digits.shape[0],):
+        raise ValueError("term_digits, term_strides and term_offsets disagree in shape")
+    terms = []
+    for t in range(digits.shape[0]):
+        pairs = [(int(d), int(s)) for d, s in zip(digits[t], strides[t], strict=True) if d != -1]
+        if any(not 0 <= d < n_var for d, _ in pairs) or any(s < 0 for _, s in pairs):
+            raise ValueError(f"term {t}: a digit is out of range or a stride is negative")
+        last = int(offsets[t]) + sum(s * (int(hi[d]) - int(lo[d])) for d, s in pairs)
+        if offsets[t] < 0 or last >= tab.shape[0]:
+            raise ValueError(f"term {t} reaches past the end of tables")
+        terms.append((int(offsets[t]), pairs))
+    out = np.zeros(x.shape[0])
+    for r in range(x.shape[0]):
+        row = [int(v) for v in x[r]]
+        for d, v in enumerate(row):
+            if not lo[d] <= v <= hi[d]:
+                raise ValueError(
+                    f"row {r}: digit x{d} = {v} is outside its allowed range {lo[d]}..{hi[d]}"
+                )
+        total = 0.0
+        for t, (offset, pairs) in enumerate(terms):
+            value = tab[offset + sum((row[d] - int(lo[d])) * s for d, s in pairs)]
+            if np.isnan(value):
+                raise ValueError(f"row {r}: term {t} is an invalid combination")
+            total += value
+        out[r] = total
     return out
 
 

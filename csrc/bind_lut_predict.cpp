@@ -44,12 +44,12 @@ std::string element_text(const py::array& X, std::size_t flat) {
     return py::str(flat_view[py::int_(flat)]).cast<std::string>();
 }
 
-// Everything the kernel reads, checked once per call. check_lo / check_span are filled per
-// dtype by with_bounds_for.
+// Everything the kernel reads, checked once per call; check_lo / check_span depend on the
+// dtype of X and are filled in by set_check_bounds.
 struct ParsedTerms {
     PredictLayout layout;
     std::vector<std::int64_t> lower, upper;
-    std::vector<std::int64_t> offsets;
+    std::vector<std::vector<std::size_t>> term_digits;  // for messages
 };
 
 ParsedTerms parse_terms(std::size_t n_var, const py::handle& lower_obj,
@@ -89,12 +89,16 @@ ParsedTerms parse_terms(std::size_t n_var, const py::handle& lower_obj,
     }
     const auto n_terms = static_cast<std::size_t>(digits.shape(0));
     const auto K = static_cast<std::size_t>(digits.shape(1));
+    if (n_terms * K >= std::numeric_limits<std::uint32_t>::max()) {
+        throw py::value_error("term_digits has " + std::to_string(n_terms * K) +
+                              " slots; at most 2**32 - 1 are supported");
+    }
     py::array offsets = int64_array(offsets_obj, "term_offsets", 1, "[n_terms]");
-    require_length(offsets, "term_offsets", digits.shape(0), "entries (one per row of term_digits)");
+    require_length(offsets, "term_offsets", digits.shape(0),
+                   "entries (one per row of term_digits)");
     const auto* dig = static_cast<const std::int64_t*>(digits.data());
     const auto* str = static_cast<const std::int64_t*>(strides.data());
     const auto* off = static_cast<const std::int64_t*>(offsets.data());
-    p.offsets.assign(off, off + n_terms);
     const auto N = static_cast<std::uint64_t>(tables.shape(0));
 
     PredictLayout& L = p.layout;
@@ -108,6 +112,7 @@ ParsedTerms parse_terms(std::size_t n_var, const py::handle& lower_obj,
         // The largest code, accumulated with a cap so that it cannot overflow.
         std::uint64_t last = static_cast<std::uint64_t>(off[t]);
         std::uint64_t base = last;
+        std::vector<std::size_t>& used = p.term_digits.emplace_back();
         for (std::size_t j = 0; j < K; ++j) {
             const std::int64_t d = dig[t * K + j];
             const std::int64_t s = str[t * K + j];
@@ -134,19 +139,21 @@ ParsedTerms parse_terms(std::size_t n_var, const py::handle& lower_obj,
                            : last + step;
             }
             base -= static_cast<std::uint64_t>(lo[d]) * us;  // modulo 2**64 by design
+            used.push_back(static_cast<std::size_t>(d));
             L.pair_digit.push_back(static_cast<std::uint32_t>(d));
             L.pair_stride.push_back(us);
         }
         if (last >= N) {
+            const bool saturated = last == std::numeric_limits<std::uint64_t>::max();
             throw py::value_error(term + " reaches past the end of tables (" + std::to_string(N) +
-                                  " entries): its offset plus the largest code is " +
-                                  (last == std::numeric_limits<std::uint64_t>::max()
-                                       ? std::string("beyond 2**64")
-                                       : std::to_string(last)));
+                                  " entries): its offset plus its largest code is " +
+                                  (saturated ? "at least " + std::to_string(N)
+                                             : std::to_string(last)));
         }
         L.base.push_back(base);
         L.ends.push_back(static_cast<std::uint32_t>(L.pair_digit.size()));
     }
+    L.finalize();
     return p;
 }
 
@@ -198,10 +205,8 @@ py::array_t<double> lut_predict_typed(const py::array& X, ParsedTerms& p) {
     }
     const std::size_t t = failure.index;
     std::string digits;
-    const std::uint32_t begin = t == 0 ? 0 : p.layout.ends[t - 1];
-    for (std::uint32_t k = begin; k < p.layout.ends[t]; ++k) {
-        const std::size_t d = p.layout.pair_digit[k];
-        digits += (k == begin ? "" : ", ") + std::string("x") + std::to_string(d) + " = " +
+    for (const std::size_t d : p.term_digits[t]) {
+        digits += (digits.empty() ? "" : ", ") + std::string("x") + std::to_string(d) + " = " +
                   element_text(X, failure.row * D + d);
     }
     throw py::value_error(row + ": term " + std::to_string(t) + " (" + digits +

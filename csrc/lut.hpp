@@ -2,12 +2,12 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <thread>
 #include <type_traits>
 #include <vector>
+
+#include "threads.hpp"
 
 namespace segevo {
 
@@ -106,31 +106,10 @@ BadIndex lut_sum(const I* indices, std::size_t B, std::size_t L, const double* t
         std::max(1u, max_threads), std::max<std::size_t>(1, work / kLutLookupsPerThread));
     n_threads = std::min(n_threads, (B + kLutRowsPerGrab - 1) / kLutRowsPerGrab);
 
-    bool ok = true;
-    if (n_threads <= 1) {
-        ok = lut_detail::sum_rows(indices, 0, B, L, shifted, table_size, out);
-    } else {
-        // Workers pull blocks of rows from a shared counter (dynamic scheduling), so
-        // that one preempted thread does not hold up the whole batch.
-        std::atomic<std::size_t> next_row{0};
-        std::atomic<bool> failed{false};
-        auto worker = [&] {
-            while (!failed.load(std::memory_order_relaxed)) {
-                const std::size_t r0 = next_row.fetch_add(kLutRowsPerGrab);
-                if (r0 >= B) return;
-                const std::size_t r1 = std::min(B, r0 + kLutRowsPerGrab);
-                if (!lut_detail::sum_rows(indices, r0, r1, L, shifted, table_size, out)) {
-                    failed.store(true, std::memory_order_relaxed);
-                }
-            }
-        };
-        std::vector<std::thread> workers;
-        workers.reserve(n_threads - 1);
-        for (std::size_t t = 1; t < n_threads; ++t) workers.emplace_back(worker);
-        worker();
-        for (auto& w : workers) w.join();
-        ok = !failed.load();
-    }
+    auto sum_block = [&](std::size_t r0, std::size_t r1) {
+        return lut_detail::sum_rows(indices, r0, r1, L, shifted, table_size, out);
+    };
+    const bool ok = parallel_rows(B, kLutRowsPerGrab, n_threads, sum_block);
     if (ok) return BadIndex{};
     return lut_detail::locate_bad(indices, B, L, table_size);
 }

@@ -451,9 +451,7 @@ class PredictTerms:
         return (self.lower, self.upper, self.digits, self.strides, self.offsets, self.tables)
 
 
-def _group_items(
-    items: Sequence[Item], radix: np.ndarray, max_entries: int
-) -> list[list[int]]:
+def _group_items(items: Sequence[Item], radix: np.ndarray, max_entries: int) -> list[list[int]]:
     """Consecutive items merged while the union of their digits spans <= ``max_entries``."""
     groups: list[list[int]] = []
     current: list[int] = []
@@ -494,7 +492,13 @@ def predict_terms(
     *,
     max_entries: int = MAX_TERM_ENTRIES,
 ) -> PredictTerms:
-    """The fused-kernel form of a table whose entry ``key`` is worth ``latency[key]`` ms."""
+    """The fused-kernel form of a table whose entry ``key`` is worth ``latency[key]`` ms.
+
+    Items are merged in network order while a term's table stays within ``max_entries``.
+    The tables are laid out by the value of a digit that every item reads (the input scale):
+    ``tables[outer, term, code of the other digits]``, so that the outer digit has the same
+    stride in every term and the kernel computes its part of the code once per row.
+    """
     items, maps, _ = _items_and_maps(space, num_classes)
     lower = np.asarray(space.lower, dtype=np.int64)
     upper = np.asarray(space.upper, dtype=np.int64)
@@ -505,12 +509,12 @@ def predict_terms(
             f"the latency table lacks {len(missing)} key(s) of the space, e.g. {missing[0]!r}"
         )
     groups = _group_items(items, radix, max_entries)
-    width = max(len({d for i in g for d in items[i].digits}) for g in groups)
-    digits = np.full((len(groups), width), -1, dtype=np.int64)
-    strides = np.zeros((len(groups), width), dtype=np.int64)
-    offsets = np.zeros(len(groups), dtype=np.int64)
-    blocks: list[np.ndarray] = []
-    for t, group in enumerate(groups):
+    common = set.intersection(*(set(item.digits) for item in items)) if items else set()
+    outer = min(common) if common else None
+    n_outer = int(radix[outer]) if outer is not None else 1
+    blocks: list[np.ndarray] = []  # [n_outer, entries per outer value] per term
+    unions: list[list[int]] = []
+    for group in groups:
         union = sorted({d for i in group for d in items[i].digits})
         shape = tuple(int(radix[d]) for d in union)
         grid = np.indices(shape).reshape(len(union), -1)
@@ -518,16 +522,30 @@ def predict_terms(
         for i in group:
             dense = _item_values(items[i], maps[i], latency.__getitem__, lower, upper)
             block += dense[tuple(grid[union.index(d)] for d in items[i].digits)]
+        if outer is not None:  # move the outer digit first: rows of the block
+            block = np.moveaxis(block.reshape(shape), union.index(outer), 0)
+            union.remove(outer)
+        blocks.append(block.reshape(n_outer, -1))
+        unions.append(union)
+    width = max((len(u) for u in unions), default=0) + (outer is not None)
+    digits = np.full((len(groups), width), -1, dtype=np.int64)
+    strides = np.zeros((len(groups), width), dtype=np.int64)
+    sizes_per_outer = np.array([b.shape[1] for b in blocks], dtype=np.int64)
+    offsets = np.cumsum(sizes_per_outer) - sizes_per_outer  # each term's start in a row
+    per_outer = int(sizes_per_outer.sum())
+    for t, union in enumerate(unions):
+        sizes = [int(radix[d]) for d in union]
+        row_major = [int(np.prod(sizes[k + 1 :])) for k in range(len(union))]
+        if outer is not None:
+            union, row_major = [outer, *union], [per_outer, *row_major]
         digits[t, : len(union)] = union
-        strides[t, : len(union)] = [int(np.prod(shape[k + 1 :])) for k in range(len(union))]
-        offsets[t] = sum(b.shape[0] for b in blocks)
-        blocks.append(block)
+        strides[t, : len(union)] = row_major
     return PredictTerms(
         lower=lower,
         upper=upper,
         digits=digits,
         strides=strides,
         offsets=offsets,
-        tables=np.concatenate(blocks) if blocks else np.zeros(0),
+        tables=np.concatenate(blocks, axis=1).ravel() if blocks else np.zeros(0),
         labels=tuple(tuple(items[i].label for i in g) for g in groups),
     )

@@ -1,8 +1,11 @@
 """``LatencyTable``: predicted latency of architectures from a latency-table file (Eq. 7).
 
-``predict(X)`` turns each architecture into a row of entry indices (stem, every layer slot,
-tail + decoder; -1 for an inactive layer) with :class:`~segevo.devices.plan.IndexPlan` and
-sums the entries with ``segevo._core.lut_sum``. No torch import: the engine calls this.
+``predict(X)`` runs ``segevo._core.lut_predict``: one pass over ``X`` reads each Eq. 7 term's
+digits and adds its (pre-summed) table value, see :func:`~segevo.devices.plan.predict_terms`.
+Without that kernel (a core built before it existed) each architecture becomes a row of entry
+indices (stem, every layer slot, tail + decoder; -1 for an inactive layer) with
+:class:`~segevo.devices.plan.IndexPlan`, summed by ``lut_sum``. ``indices(X)`` always returns
+those rows. No torch import: the engine calls this.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ._lut_sum import lut_sum
+from ._lut_sum import fused_available, lut_predict, lut_sum
 from .keys import arch_keys
 from .lut_file import LUTFileError, LUTRecord, check_space, read_record
-from .plan import INVALID_MS, IndexPlan
+from .plan import INVALID_MS, IndexPlan, PredictTerms, predict_terms
 
 
 class LatencyTable:
@@ -49,6 +52,13 @@ class LatencyTable:
                 f"latency table {source!r} is incomplete for its space: {err.args[0]}"
             ) from None
         self._values = self.plan.values_with_sentinel(self.latency_ms)
+        self.terms: PredictTerms | None = None
+        if fused_available():
+            self.terms = predict_terms(
+                space,
+                record.num_classes,
+                dict(zip(self.keys, self.latency_ms.tolist(), strict=True)),
+            )
 
     @property
     def num_classes(self) -> int:
@@ -90,6 +100,16 @@ class LatencyTable:
         arr = self.plan.as_matrix(X)
         if strict:
             self.space.validate(arr)
+        if arr.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        if self.terms is not None:
+            return lut_predict(arr, self.terms.native_args())
+        return self.predict_indexed(arr)
+
+    def predict_indexed(self, X: Any) -> np.ndarray:
+        """:meth:`predict` through index rows and ``lut_sum`` (the path without the fused
+        kernel; kept to compare against it). No canonical-form check."""
+        arr = self.plan.as_matrix(X)
         if arr.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
         words = self.plan.fill_all(arr)

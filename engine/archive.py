@@ -119,6 +119,10 @@ def _array(path: Path, group: zarr.Group, name: str) -> zarr.Array:
         node = group[name]
     except KeyError:
         raise ArchiveCorruptError(f"{path}: array {name!r} is missing") from None
+    except Exception as exc:  # zarr raises many kinds for a garbled metadata file
+        raise ArchiveCorruptError(
+            f"{path}: the metadata of array {name!r} cannot be read ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(node, zarr.Array):
         raise ArchiveCorruptError(f"{path}: {name!r} is not an array")
     return node

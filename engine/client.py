@@ -192,6 +192,7 @@ class RemoteEvaluator:
         self._run_id: str | None = None
         self._stop: str | None = None
         self._frames: FrameStream | None = None
+        self._welcomed = False
 
     # -- top level -----------------------------------------------------------------------
     async def run(self) -> EvaluatorStats:
@@ -242,9 +243,9 @@ class RemoteEvaluator:
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue
             unreachable_since = None
+            self._welcomed = False
             try:
                 await self._session(frames)
-                backoff = 0.1
             except BaseException as raised:
                 cause = essential_exception(raised)
                 if isinstance(cause, ConnectionDenied):
@@ -266,6 +267,11 @@ class RemoteEvaluator:
                 await frames.aclose()
                 # Tasks not started yet were re-queued by the coordinator when we left.
                 self._tasks.clear()
+                if self._welcomed:
+                    # A session that got as far as the welcome resets the backoff, however
+                    # it ended: otherwise every coordinator restart would double the wait
+                    # before the next reconnect, up to backoff_max_s, for good.
+                    backoff = 0.1
             if not self._done():
                 await anyio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.backoff_max_s)
@@ -279,6 +285,7 @@ class RemoteEvaluator:
             timeout_s=self.connect_timeout_s,
         )
         frames.max_frame = welcome.max_frame
+        self._welcomed = True
         self.stats.connections += 1
         if self._run_id is not None and welcome.run != self._run_id:
             # Another run: results from the previous one mean nothing here.

@@ -96,7 +96,7 @@ _INT_FIELDS = {
     "refit_every": 1,
     "low_water": 0,
     "max_attempts": 1,
-    "max_frame": 64,
+    "max_frame": 1 << 16,  # every message a peer may send must fit (wire.PEER_MAX_FRAME)
     "max_connections": 1,
 }
 _INT_MAXIMA = {

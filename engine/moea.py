@@ -318,7 +318,7 @@ class NSGA2:
     plus random architectures up to ``pop_size``. Later calls return up to
     ``n_offsprings`` new offspring (binary tournament on rank and crowding, crossover,
     mutation, repair), none equal to each other, to a population member or to an
-    excluded row. ``tell`` merges them and applies NSGA-II survival. Each instance is
+    excluded row (``exclude`` rows, or their ``exclude_keys`` from ``codec.keys``). ``tell`` merges them and applies NSGA-II survival. Each instance is
     used by one thread; all randomness comes from ``rng``.
     """
 
@@ -378,6 +378,7 @@ class NSGA2:
         self._asked: np.ndarray | None = None
         self.n_gen = 0
         self.n_evals = 0
+        self._fresh_rate = 1.0
 
     def _uniform_sampling(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(self.lower, self.upper + 1, size=(n, self.codec.n_var), dtype=np.int64)
@@ -429,24 +430,23 @@ class NSGA2:
 
     def _offspring(self) -> np.ndarray:
         assert self.X is not None
-        parts: list[np.ndarray] = []
-        have = 0
+        fresh = np.zeros((0, self.codec.n_var), dtype=np.int64)
         known = [self._pop_keys, self._exclude]
         for _ in range(self.max_mating_attempts):
-            need = self.n_offsprings - have
-            n_pairs = (need + 1) // 2
+            need = self.n_offsprings - fresh.shape[0]
+            # A converged population breeds many duplicates; making as many extra children
+            # as the last round's duplicate rate suggests saves whole mating rounds (the
+            # first fresh ones are kept, so this equals mating round after round).
+            n_pairs = int(np.ceil(min(need / self._fresh_rate, 10 * need) / 2))
             parents = self._tournament(2 * n_pairs)
             C1, C2 = self.crossover(self.X[parents[:n_pairs]], self.X[parents[n_pairs:]], self.rng)
             children = self._repaired(self.mutation(np.concatenate([C1, C2]), self.rng))
-            if parts:
-                children = np.concatenate([np.concatenate(parts), children])
-                parts = []
-            fresh = self._fresh(children, known)[: self.n_offsprings]
-            parts = [fresh]
-            have = fresh.shape[0]
-            if have >= self.n_offsprings:
+            new = self._fresh(np.concatenate([fresh, children]), known)[fresh.shape[0] :]
+            self._fresh_rate = max(new.shape[0] / children.shape[0], 0.1)
+            fresh = np.concatenate([fresh, new[:need]])
+            if fresh.shape[0] >= self.n_offsprings:
                 break
-        return parts[0]
+        return fresh
 
     def ask(self) -> np.ndarray:
         """The next architectures to evaluate (possibly fewer than asked for, never 0 rows

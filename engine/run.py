@@ -590,7 +590,11 @@ class Coordinator:
         self.rundir.close()
 
     async def _reap_leases(self) -> None:
-        period = max(0.01, min(self.config.lease_s / 4, 1.0))
+        period = min(self.config.lease_s / 4, 1.0)
+        if self.config.task_timeout_s > 0:
+            # Else a short task timeout would be noticed up to a second late.
+            period = min(period, self.config.task_timeout_s / 4)
+        period = max(0.01, period)
         while True:
             await anyio.sleep(period)
             self.dispatcher.expire()

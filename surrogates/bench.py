@@ -12,7 +12,8 @@ per method and ``N``; :func:`write_report` writes CSV, markdown and a Kendall-vs
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,7 @@ def run_benchmark(
     lower: Any = None,
     upper: Any = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    threads: int | None = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Run the protocol; one row per (method, N, repeat).
@@ -104,6 +106,8 @@ def run_benchmark(
             RankNet's synthetic samples; default: bounds only.
         lower, upper: bounds when no space is given (default: the table's column min/max).
         options: per-method surrogate options, e.g. ``{"ranknet": {"epochs": 200}}``.
+        threads: BLAS/OpenMP and torch threads while fitting and predicting (the same for
+            every method, so fit times compare); None leaves the process settings alone.
         progress: called as ``progress(done, total, label)`` after every fit.
 
     Returns:
@@ -143,10 +147,51 @@ def run_benchmark(
         lower, upper = X.min(axis=0), X.max(axis=0)
     else:
         lower, upper = as_bounds(lower, upper)
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     # Build every surrogate once up front so a bad option fails before any work.
     for method in methods:
         make_surrogate(method, lower, upper, space=space, **options.get(method, {}))
+    with _thread_limit(threads):
+        records = _run(
+            X, y, methods, sizes, repeats, test_size, seed, space, lower, upper, options, progress
+        )
+    return pd.DataFrame.from_records(records)
 
+
+@contextmanager
+def _thread_limit(threads: int | None) -> Iterator[None]:
+    if threads is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(
+    X: np.ndarray,
+    y: np.ndarray,
+    methods: list[str],
+    sizes: list[int],
+    repeats: int,
+    test_size: int,
+    seed: int,
+    space: Any,
+    lower: Any,
+    upper: Any,
+    options: dict[str, Mapping[str, Any]],
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
     records = []
     total, done = repeats * len(sizes) * len(methods), 0
     for repeat in range(repeats):
@@ -184,7 +229,7 @@ def run_benchmark(
                 done += 1
                 if progress is not None:
                     progress(done, total, f"{method} N={n_train} repeat {repeat}")
-    return pd.DataFrame.from_records(records)
+    return records
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:

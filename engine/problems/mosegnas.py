@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import dataclasses
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -182,9 +182,7 @@ class Prepared:
     made: bool
 
 
-def ensure_supernet(
-    config: Any, *, progress: Callable[[Any], None] | None = None
-) -> Prepared:
+def ensure_supernet(config: Any, *, progress: Callable[[Any], None] | None = None) -> Prepared:
     """The finished checkpoint of ``config``'s supernet, trained first when the cache lacks it.
 
     A checkpoint left by an interrupted training is resumed, not restarted.
@@ -286,7 +284,10 @@ class MoSegNASProblem(Problem):
         train: dict[str, Any] | None = None,
         lut_protocol: dict[str, Any] | None = None,
     ) -> None:
-        for name, value in (("calib_batches", calib_batches), ("calib_batch_size", calib_batch_size)):
+        for name, value in (
+            ("calib_batches", calib_batches),
+            ("calib_batch_size", calib_batch_size),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if val_images is not None and (
@@ -310,7 +311,9 @@ class MoSegNASProblem(Problem):
         device_options = dict(device_options or {})
         self._device = get_device(device, **device_options)  # validates name and options
         if supernet is None:
-            supernet = str(self._cached_supernet(space, space_options, dataset, dataset_options, train))
+            supernet = str(
+                self._cached_supernet(space, space_options, dataset, dataset_options, train)
+            )
         checkpoint = Path(supernet).expanduser()
         if checkpoint.is_dir():
             checkpoint = checkpoint / SUPERNET_FILE
@@ -386,7 +389,9 @@ class MoSegNASProblem(Problem):
     ) -> Path:
         from segevo.nets.datasets import get_dataset
 
-        num_classes = get_dataset(dataset, "val", **_lists_to_tuples(dict(dataset_options or {}))).num_classes
+        num_classes = get_dataset(
+            dataset, "val", **_lists_to_tuples(dict(dataset_options or {}))
+        ).num_classes
         path = lut_cache_path(self.space, num_classes, self._device, protocol)
         if not path.is_file():
             raise MoSegNASSetupError(
@@ -507,10 +512,19 @@ class MoSegNASProblem(Problem):
             )
             out = {"acc": float(result.miou)}
             if self.measure_latency:
-                subnet = net.extract(x)
-                shape = (1, 3, *result.input_hw)
-                out["lat_ms"] = float(loaded.device.measure(subnet, shape).median_ms)
+                out["lat_ms"] = self._measure(net, x)
         return out
+
+    def measure(self, x: np.ndarray) -> float:
+        """Latency (ms, median of the device's repeats) of sub-network ``x`` on the device."""
+        x = np.asarray(self.space.validate(np.asarray(x, dtype=np.int64).ravel()))
+        with self._borrow() as net:
+            return self._measure(net, x)
+
+    def _measure(self, net: Any, x: np.ndarray) -> float:
+        subnet = net.extract(x)
+        shape = (1, 3, *self.space.decode(x).input_hw)
+        return float(self.load().device.measure(subnet, shape).median_ms)
 
 
 # --------------------------------------------------------------------------- registration

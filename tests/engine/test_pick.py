@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
-from pymoo.mcdm.high_tradeoff import HighTradeoffPoints
 
 from segevo.engine.pick import pick_tradeoff, tradeoff_scores
+
+with warnings.catch_warnings():
+    # pymoo 0.6.2 imports scipy.spatial.ckdtree, which scipy deprecates.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pymoo.mcdm.high_tradeoff import HighTradeoffPoints
 
 
 def test_knee_and_most_accurate_on_a_hand_made_front() -> None:

@@ -6,14 +6,18 @@ between the data and the commit, between the commit and the state save, while th
 file is being replaced, during a proposal, between making tasks and saving them, during a
 surrogate refit, and by SIGKILLs at random times from outside. After each kill the
 archive's committed rows must all be readable and unchanged, and ``segevo run --resume``
-must carry on. The only evaluator is a separate ``segevo evaluator`` process, so the run
-can progress only if it reconnects by itself to every resumed coordinator. At the end the
+must carry on. For the first phases the only evaluator is a separate ``segevo evaluator``
+process, so the run progresses only if it reconnects by itself to each resumed
+coordinator; later phases add a local evaluator (``--evaluators 1``) so that each
+reaches its crash point without waiting out the remote one's backoff, and the last one
+leaves the remote evaluator alone again to finish the run. At the end the
 budget is reached, every task ever created is archived exactly once or was abandoned,
 and every task pending at any kill was archived afterwards.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import subprocess
@@ -46,6 +50,7 @@ from relhelpers import (
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL and /proc: Linux only")
 
 BUDGET = 160
+REMOTE_ONLY_PHASES = 3
 CRASHES = [
     "archive.column:4",  # first append, after 4 of its 10 column writes
     "proposal.running:2",
@@ -96,6 +101,8 @@ def test_kill_9_at_every_phase_then_resume_loses_and_repeats_nothing(tmp_path):
                 args = ["run", "--config", str(config), "--run-dir", str(run_dir)]
             else:
                 args = ["run", "--resume", str(run_dir)]
+                if phase >= REMOTE_ONLY_PHASES:
+                    args += ["--evaluators", "1"]
             coordinator = segevo(*args, log=log, env=env)
             children.append(coordinator)
             if remote is None:
@@ -133,7 +140,8 @@ def test_kill_9_at_every_phase_then_resume_loses_and_repeats_nothing(tmp_path):
                 for name in COLUMNS:
                     np.testing.assert_array_equal(snapshot[0][name][:n], before[name], name)
             snapshots.append(snapshot)
-        final = segevo("run", "--resume", str(run_dir), log=log)
+        # The remote evaluator alone again: the run ends only once it has reconnected.
+        final = segevo("run", "--resume", str(run_dir), "--evaluators", "0", log=log)
         children.append(final)
         assert final.wait(120) == 0, log.read_text()[-3000:]
         assert remote is not None and remote.wait(30) == 0, log.read_text()[-3000:]
@@ -153,9 +161,21 @@ def test_kill_9_at_every_phase_then_resume_loses_and_repeats_nothing(tmp_path):
         assert not lost, f"tasks pending at a kill were never archived: {sorted(lost)}"
     # Every task id ever handed out ended archived or abandoned: none lost in between.
     assert ids | abandoned == set(range(max(ids | abandoned) + 1))
-    # Only the remote evaluator evaluated: it found every resumed coordinator by itself.
-    assert all(name.startswith("survivor@") for name in data.evaluator_names)
-    kinds = [e["event"] for e in events(run_dir)]
+    # While it was the only evaluator, the remote one found each resumed coordinator by
+    # itself and did all the work; it was there at the end too (it exited on bye).
+    log_events = events(run_dir)
+    resumed_at = [e["t"] for e in log_events if e["event"] == "resumed"]
+    local_from = resumed_at[REMOTE_ONLY_PHASES - 1]
+    early = data.evaluator_names[data["t_done"] < local_from]
+    assert len(early) and all(name.startswith("survivor@") for name in early)
+    for start, end in itertools.pairwise(resumed_at[:REMOTE_ONLY_PHASES]):
+        assert any(
+            e["event"] == "evaluator_connected"
+            and e["evaluator"].startswith("survivor@")
+            and start < e["t"] < end
+            for e in log_events
+        ), "the remote evaluator did not reconnect to a resumed coordinator"
+    kinds = [e["event"] for e in log_events]
     assert kinds.count("resumed") == len(CRASHES)
     assert kinds.count("refit") >= 1 and kinds[-1] == "finished"
     progress = [len(columns["task_id"]) for columns, _ in snapshots]

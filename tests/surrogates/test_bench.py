@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy import stats
 
@@ -74,11 +75,13 @@ def test_report_files(table, tmp_path) -> None:
         assert image.size[0] > 300
 
 
-def test_reads_a_csv_table(table, tmp_path) -> None:
+def test_reads_a_csv_table_and_restores_threads(table, tmp_path) -> None:
     X, y = table
     path = write_table_csv(tmp_path / "t.csv", X, y)
-    results = run_benchmark(path, methods=["dt"], sizes=(50,), repeats=1, test_size=20)
+    torch.set_num_threads(1)
+    results = run_benchmark(path, methods=["dt"], sizes=(50,), repeats=1, test_size=20, threads=2)
     assert len(results) == 1
+    assert torch.get_num_threads() == 1
 
 
 def test_bad_arguments(table, tmp_path) -> None:
@@ -94,6 +97,8 @@ def test_bad_arguments(table, tmp_path) -> None:
         )
     with pytest.raises(ValueError, match="repeats"):
         run_benchmark(table, methods=["dt"], sizes=(20,), test_size=30, repeats=0)
+    with pytest.raises(ValueError, match="threads"):
+        run_benchmark(table, methods=["dt"], sizes=(20,), test_size=30, threads=0)
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="no 'acc' column"):

@@ -106,7 +106,11 @@ class Load:
         frames = FrameStream(stream)
         try:
             welcome = await client_handshake(
-                frames, token=self.token, role=m.EVALUATOR, name=f"load-{index}"
+                frames,
+                token=self.token,
+                role=m.EVALUATOR,
+                name=f"load-{index}",
+                require_proof=True,
             )
             frames.max_frame = welcome.max_frame
             if self.problem is None:

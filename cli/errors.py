@@ -66,6 +66,7 @@ def explain(exc: BaseException) -> Explained | None:
                 text,
                 "build one with `segevo lut build --space NAME [--base-hw HxW]` or pass the "
                 "space the table was built for",
+                unless="segevo lut build",
             )
         )
     if isinstance(exc, LUTFileError):

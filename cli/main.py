@@ -26,8 +26,12 @@ class SegevoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.UsageError, click.Abort):
             raise
+        except click.ClickException as exc:
+            # Commands' own errors, in the same one-line form as everything else.
+            click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            ctx.exit(exc.exit_code)
         except (Exception, KeyboardInterrupt) as exc:
             if _debug(ctx):
                 raise

@@ -60,7 +60,7 @@ QUICK_PROBLEM: dict[str, Any] = {
     "val_images": 32,
     "threads": 1,
     "train": QUICK_TRAIN,
-    "lut_protocol": {"warmup": 1, "min_repeats": 3, "max_repeats": 20, "budget_s": 0.01},
+    "lut_protocol": {"warmup": 2, "min_repeats": 5, "max_repeats": 50, "budget_s": 0.02, "retries": 1},
 }
 # Options that belong to the quick start's own data (a data set of another size needs others).
 _QUICK_DATA_KEYS = ("space_options", "dataset_options", "val_images")
@@ -174,6 +174,7 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
         _lists_to_tuples,
         _space,
         canonical_dataset,
+        check_options,
         ensure_lut,
         ensure_supernet,
         train_config,
@@ -181,6 +182,7 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
     from segevo.nets.datasets import get_dataset
 
     options = dict(options)
+    check_options(options)  # mistakes surface now, not after minutes of training
     space_name = options.get("space", "tiny")
     space = _space(space_name, options.get("space_options"))
     options["dataset"] = canonical_dataset(options.get("dataset", "synthetic"))

@@ -81,12 +81,14 @@ inline void distribution_sort(std::vector<Point>& pts, std::vector<Point>& out, 
         hi = std::max(hi, p.a);
     }
     const double range = hi - lo;
-    if (n < 8 || !(range > 0.0) || !std::isfinite(range)) {
+    // A subnormal range makes n / range overflow: 0 * inf would then put the minimum in
+    // a NaN bucket, so such inputs take the plain sort too.
+    const double scale = static_cast<double>(n) / range;
+    if (n < 8 || !(range > 0.0) || !std::isfinite(range) || !std::isfinite(scale)) {
         std::sort(pts.begin(), pts.end(), less);
         return;
     }
     out.resize(n);
-    const double scale = static_cast<double>(n) / range;
     auto bucket_of = [&](double a) {
         const auto b = static_cast<std::size_t>((a - lo) * scale);
         return b < n ? b : n - 1;

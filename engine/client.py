@@ -82,7 +82,12 @@ class QueryClient:
         frames = await _connect(endpoint, timeout_s)
         try:
             welcome = await client_handshake(
-                frames, token=token, role=m.CLIENT, name=name, timeout_s=timeout_s
+                frames,
+                token=token,
+                role=m.CLIENT,
+                name=name,
+                timeout_s=timeout_s,
+                require_proof=True,
             )
             frames.max_frame = welcome.max_frame
             yield cls(frames, welcome)
@@ -277,12 +282,15 @@ class RemoteEvaluator:
                 backoff = min(backoff * 2, self.backoff_max_s)
 
     async def _session(self, frames: FrameStream) -> None:
+        # The welcome's problem spec says what code this process imports and runs, so it
+        # is taken only from a server that proves it holds the run's token.
         welcome = await client_handshake(
             frames,
             token=self.token,
             role=m.EVALUATOR,
             name=self.name,
             timeout_s=self.connect_timeout_s,
+            require_proof=True,
         )
         frames.max_frame = welcome.max_frame
         self._welcomed = True

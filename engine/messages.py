@@ -99,7 +99,7 @@ class Challenge(Message):
 
 @dataclass(frozen=True, slots=True)
 class Hello(Message):
-    """Peer -> server: role and ``mac = HMAC-SHA256(token, nonce)``."""
+    """Peer -> server: role and ``mac = HMAC-SHA256(token, nonce)``, and a nonce of its own."""
 
     T: ClassVar[str] = "hello"
     SENDERS: ClassVar[frozenset[str]] = ANY_PEER
@@ -107,6 +107,8 @@ class Hello(Message):
     mac: bytes = _field("bin", exact_len=MAC_BYTES)
     v: int = _field("int", lo=0, hi=1 << 16)
     name: str = _field("str", max_len=128)
+    nonce: bytes | None = _field("bin", optional=True, exact_len=NONCE_BYTES)
+    """The peer's own challenge: the server answers it with ``welcome.proof``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,8 @@ class Welcome(Message):
     lease_s: float = _field("float", lo=0.001, hi=1e7, finite=True)
     heartbeat_s: float = _field("float", lo=0.001, hi=1e7, finite=True)
     problem: dict | None = _field("map", optional=True)  # noqa: RUF009
+    proof: bytes | None = _field("bin", optional=True, exact_len=MAC_BYTES)
+    """HMAC of both nonces and this welcome under the run's token: the server knows it too."""
 
 
 @dataclass(frozen=True, slots=True)

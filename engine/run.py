@@ -200,7 +200,8 @@ class Coordinator:
             limiter=anyio.CapacityLimiter(1),
             on_event=self.log_event,
         )
-        token = self.rundir.token() if config.auth else None
+        run_token = self.rundir.token()
+        token = run_token if config.auth else None
         previous = self.rundir.read_endpoint() if self.resumed else None
         self.server = Server(
             self,
@@ -213,6 +214,7 @@ class Coordinator:
             max_connections=config.max_connections,
             preferred_port=previous.port if previous is not None else None,
             on_event=self.log_event,
+            proof_token=run_token,
         )
         evaluation_limiter = anyio.CapacityLimiter(max(1, config.evaluators))
         self.local_evaluators = [
@@ -458,11 +460,14 @@ class Coordinator:
 
     def rows(self, since: int, limit: int | None) -> dict[str, Any]:
         mirror = self.mirror
-        row_bytes = 9 * (self.problem.n_var + 12) + 64
-        fits = max(1, (self.config.max_frame - 4096) // row_bytes)
-        limit = min(limit or fits, fits, 50_000)
         start = min(max(0, since), mirror.n)
-        stop = min(mirror.n, start + limit)
+        stop = min(mirror.n, start + min(limit or 50_000, 50_000))
+        # msgpack takes at most 9 bytes a number; the evaluator's name is the one field of
+        # any length (up to 128 characters of the peer's choosing plus its address).
+        longest_name = max((len(n.encode()) for n in set(mirror.evaluator[start:stop])), default=0)
+        row_bytes = 9 * (self.problem.n_var + 12) + 64 + longest_name
+        fits = max(1, (self.config.max_frame - 4096) // row_bytes)
+        stop = min(stop, start + fits)
         columns: dict[str, Any] = {}
         for name in (
             "task_id",

@@ -11,6 +11,7 @@ listener and every other connection carry on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import socket
 from collections.abc import Callable
@@ -29,9 +30,11 @@ from segevo.engine.wire import (
     Endpoint,
     FrameStream,
     FrameTooLarge,
+    Peer,
     ProtocolError,
     essential_exception,
     server_handshake,
+    welcome_proof,
 )
 
 log = logging.getLogger("segevo.engine.server")
@@ -75,6 +78,7 @@ class Server:
         handshake_timeout_s: float = 10.0,
         preferred_port: int | None = None,
         on_event: Callable[..., None] | None = None,
+        proof_token: bytes | None = None,
     ) -> None:
         if token is None and not endpoint.is_loopback:
             raise ValueError(
@@ -84,6 +88,9 @@ class Server:
         self.host = host
         self.endpoint = endpoint
         self.token = token
+        # The token the welcome's proof is made with: the run's token even when checking
+        # peers is off (auth = false), so evaluators can still tell an impostor.
+        self.proof_token = proof_token if proof_token is not None else token
         self.run_id = run_id
         self.lease_s = lease_s
         self.heartbeat_s = heartbeat_s
@@ -202,22 +209,28 @@ class Server:
         )
         label = f"{peer.name or peer.role}@{peer_label}"
         if peer.role == m.EVALUATOR:
-            await self._evaluator_session(frames, label)
+            await self._evaluator_session(frames, peer, label)
         else:
-            await self._client_session(frames, label)
+            await self._client_session(frames, peer, label)
 
-    async def _evaluator_session(self, frames: FrameStream, label: str) -> None:
-        dispatcher = self.host.dispatcher
-        await frames.send(
-            m.Welcome(
-                run=self.run_id,
-                role=m.EVALUATOR,
-                max_frame=self.max_frame,
-                lease_s=self.lease_s,
-                heartbeat_s=self.heartbeat_s,
-                problem=self.host.problem_spec(),
-            )
+    def _welcome(self, peer: Peer, problem: dict[str, Any] | None = None) -> m.Welcome:
+        """The welcome for ``peer``, with the proof of the token when it sent a nonce."""
+        welcome = m.Welcome(
+            run=self.run_id,
+            role=peer.role,
+            max_frame=self.max_frame,
+            lease_s=self.lease_s,
+            heartbeat_s=self.heartbeat_s,
+            problem=problem,
         )
+        if self.proof_token is None or peer.nonce is None:
+            return welcome
+        proof = welcome_proof(self.proof_token, peer.challenge, peer.nonce, welcome)
+        return dataclasses.replace(welcome, proof=proof)
+
+    async def _evaluator_session(self, frames: FrameStream, peer: Peer, label: str) -> None:
+        dispatcher = self.host.dispatcher
+        await frames.send(self._welcome(peer, self.host.problem_spec()))
         worker = dispatcher.register(label, remote=True, credit_limit=EVALUATOR_CREDIT_LIMIT)
         self._on_event("evaluator_connected", evaluator=label)
         reason = "connection closed"
@@ -255,9 +268,7 @@ class Server:
             except anyio.EndOfStream:
                 return
             if isinstance(msg, m.Result):
-                ok = self.host.report_result(
-                    worker, msg.id, msg.acc, msg.lat_ms, msg.eval_s or 0.0
-                )
+                ok = self.host.report_result(worker, msg.id, msg.acc, msg.lat_ms, msg.eval_s or 0.0)
             elif isinstance(msg, m.Failed):
                 ok = self.host.report_failure(worker, msg.id, msg.reason)
             elif isinstance(msg, m.Heartbeat):
@@ -278,16 +289,8 @@ class Server:
                         f"(against {accepted} accepted); see result_refused in the event log"
                     )
 
-    async def _client_session(self, frames: FrameStream, label: str) -> None:
-        await frames.send(
-            m.Welcome(
-                run=self.run_id,
-                role=m.CLIENT,
-                max_frame=self.max_frame,
-                lease_s=self.lease_s,
-                heartbeat_s=self.heartbeat_s,
-            )
-        )
+    async def _client_session(self, frames: FrameStream, peer: Peer, label: str) -> None:
+        await frames.send(self._welcome(peer))
         while True:
             try:
                 msg = await frames.receive()

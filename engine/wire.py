@@ -17,6 +17,7 @@ connection; macs are compared in constant time (:func:`hmac.compare_digest`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import anyio
 import anyio.abc
+import msgpack
 
 from segevo.engine import messages as m
 from segevo.engine.messages import ProtocolError
@@ -135,9 +137,7 @@ class FrameStream:
             await self._fill(HEADER.size)
         (length,) = HEADER.unpack_from(self._buffer)
         if length > self.max_receive:
-            raise ProtocolError(
-                f"frame of {length} bytes exceeds the limit of {self.max_receive}"
-            )
+            raise ProtocolError(f"frame of {length} bytes exceeds the limit of {self.max_receive}")
         end = HEADER.size + length
         while len(self._buffer) < end:
             await self._fill(end)
@@ -201,12 +201,26 @@ def compute_mac(token: bytes, nonce: bytes) -> bytes:
     return hmac.new(token, nonce, hashlib.sha256).digest()
 
 
+def welcome_proof(
+    token: bytes, server_nonce: bytes, peer_nonce: bytes, welcome: m.Welcome
+) -> bytes:
+    """The server's answer to the peer's nonce: HMAC-SHA256 under the run's token of both
+    nonces and the welcome itself (without its proof), so that a peer trusts the welcome,
+    and the problem spec it carries, only from a server that holds the token.
+    """
+    body = msgpack.packb(m.to_mapping(dataclasses.replace(welcome, proof=None)), use_bin_type=True)
+    message = b"segevo-welcome\0" + server_nonce + peer_nonce + body
+    return hmac.new(token, message, hashlib.sha256).digest()
+
+
 @dataclass(frozen=True)
 class Peer:
-    """Who completed the handshake."""
+    """Who completed the handshake, and the nonces the welcome's proof covers."""
 
     role: str
     name: str
+    challenge: bytes = b""
+    nonce: bytes | None = None
 
 
 async def server_handshake(
@@ -230,20 +244,40 @@ async def server_handshake(
     if token is not None and not hmac.compare_digest(hello.mac, compute_mac(token, nonce)):
         raise AuthError("wrong token")
     frames.peer = hello.role
-    return Peer(role=hello.role, name=hello.name)
+    return Peer(role=hello.role, name=hello.name, challenge=nonce, nonce=hello.nonce)
+
+
+class ServerNotAuthenticated(ConnectionDenied):
+    """The welcome did not prove that the server holds the run's token (an impostor on the
+    coordinator's address, say); worth retrying, since the real one may come back."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, retry=True)
 
 
 async def client_handshake(
-    frames: FrameStream, *, token: bytes, role: str, name: str, timeout_s: float = 10.0
+    frames: FrameStream,
+    *,
+    token: bytes,
+    role: str,
+    name: str,
+    timeout_s: float = 10.0,
+    require_proof: bool = False,
 ) -> m.Welcome:
-    """Answer the server's challenge; returns its welcome or raises :class:`ConnectionDenied`."""
+    """Answer the server's challenge; returns its welcome or raises :class:`ConnectionDenied`.
+
+    The hello carries a fresh nonce of ours; a welcome with a proof is checked against it
+    (in constant time), and with ``require_proof`` a welcome without one is refused too
+    (:class:`ServerNotAuthenticated`): segevo's own evaluators and clients require it.
+    """
     frames.peer = m.SERVER
+    ours = os.urandom(m.NONCE_BYTES)
     with anyio.fail_after(timeout_s):
         challenge = await frames.receive()
         if not isinstance(challenge, m.Challenge):
             raise ProtocolError(f"expected 'challenge' first, got {challenge.T!r}")
         mac = compute_mac(token, challenge.nonce)
-        await frames.send(m.Hello(role=role, mac=mac, v=m.PROTOCOL_VERSION, name=name))
+        await frames.send(m.Hello(role=role, mac=mac, v=m.PROTOCOL_VERSION, name=name, nonce=ours))
         try:
             reply = await frames.receive()
         except (anyio.EndOfStream, anyio.BrokenResourceError) as exc:
@@ -252,6 +286,15 @@ async def client_handshake(
         raise ConnectionDenied(reply.reason, retry=reply.retry)
     if not isinstance(reply, m.Welcome):
         raise ProtocolError(f"expected 'welcome', got {reply.T!r}")
+    if reply.proof is None:
+        if require_proof:
+            raise ServerNotAuthenticated(
+                "the server sent no proof that it holds the run's token; not trusting it"
+            )
+    elif not hmac.compare_digest(reply.proof, welcome_proof(token, challenge.nonce, ours, reply)):
+        raise ServerNotAuthenticated(
+            "the server's proof does not match the run's token; not trusting it"
+        )
     return reply
 
 

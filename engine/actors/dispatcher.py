@@ -408,9 +408,7 @@ class Dispatcher:
         for task in expired:
             holder = task.worker
             assert holder is not None
-            timed_out = (
-                self.task_timeout_s > 0 and now >= task.leased_at + self.task_timeout_s
-            )
+            timed_out = self.task_timeout_s > 0 and now >= task.leased_at + self.task_timeout_s
             reason = (
                 f"running longer than task_timeout_s={self.task_timeout_s}"
                 if timed_out

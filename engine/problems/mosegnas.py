@@ -45,6 +45,7 @@ __all__ = [
     "MoSegNASProblem",
     "MoSegNASSetupError",
     "canonical_dataset",
+    "check_options",
     "ensure_lut",
     "ensure_supernet",
     "lut_cache_path",
@@ -242,6 +243,88 @@ def ensure_lut(
             return Prepared(target, made=True)
 
 
+def _check_scalars(
+    *,
+    calib_batches: Any,
+    calib_batch_size: Any,
+    val_images: Any,
+    threads: Any,
+    measure_latency: Any,
+    seed: Any,
+    eval_device: Any,
+) -> None:
+    def positive(value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+    for name, value in (("calib_batches", calib_batches), ("calib_batch_size", calib_batch_size)):
+        if not positive(value):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if val_images is not None and not positive(val_images):
+        raise ValueError(f"val_images must be an integer >= 1 or absent, got {val_images!r}")
+    if threads is not None and not positive(threads):
+        raise ValueError(f"threads must be an integer >= 1 or absent, got {threads!r}")
+    if not isinstance(measure_latency, bool):
+        raise ValueError(f"measure_latency must be true or false, got {measure_latency!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if eval_device is not None:
+        name, _, index = str(eval_device).partition(":")
+        if name not in ("cpu", "cuda") or (index and not index.isdigit()):
+            raise ValueError(f"eval_device must be cpu, cuda or cuda:<i>, got {eval_device!r}")
+
+
+def _option_names() -> list[str]:
+    import inspect
+
+    return [
+        p.name
+        for p in inspect.signature(MoSegNASProblem).parameters.values()
+        if p.kind is p.KEYWORD_ONLY
+    ]
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Validate ``mosegnas`` options without loading or making anything (cheap).
+
+    Checks the names, the numbers, the space, the data set's folder, the device, and the
+    training and measuring settings, so that a mistake is reported before minutes of
+    supernet training or table building rather than after.
+    """
+    allowed = _option_names()
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for problem 'mosegnas'; allowed: {allowed}")
+    _check_scalars(
+        calib_batches=options.get("calib_batches", 8),
+        calib_batch_size=options.get("calib_batch_size", 8),
+        val_images=options.get("val_images"),
+        threads=options.get("threads"),
+        measure_latency=options.get("measure_latency", True),
+        seed=options.get("seed", 0),
+        eval_device=options.get("eval_device"),
+    )
+    from segevo.devices import get_device
+    from segevo.devices.measurement import Protocol
+
+    space = str(options.get("space", DEFAULT_SPACE))
+    _space(space, options.get("space_options"))
+    dataset = canonical_dataset(options.get("dataset", DEFAULT_DATASET))
+    device = get_device(
+        str(options.get("device", "cpu")), **dict(options.get("device_options") or {})
+    )
+    if options.get("supernet") is None:
+        train_config(
+            space,
+            options.get("space_options"),
+            dataset,
+            options.get("dataset_options"),
+            options.get("train"),
+        )
+    if options.get("lut") is None:
+        protocol = getattr(device, "protocol", Protocol())
+        protocol.with_overrides(**dict(options.get("lut_protocol") or {}))
+
+
 # --------------------------------------------------------------------------- the problem
 
 
@@ -284,24 +367,15 @@ class MoSegNASProblem(Problem):
         train: dict[str, Any] | None = None,
         lut_protocol: dict[str, Any] | None = None,
     ) -> None:
-        for name, value in (
-            ("calib_batches", calib_batches),
-            ("calib_batch_size", calib_batch_size),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if val_images is not None and (
-            isinstance(val_images, bool) or not isinstance(val_images, int) or val_images < 1
-        ):
-            raise ValueError(f"val_images must be an integer >= 1 or absent, got {val_images!r}")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise ValueError(f"threads must be an integer >= 1 or absent, got {threads!r}")
-        if not isinstance(measure_latency, bool):
-            raise ValueError(f"measure_latency must be true or false, got {measure_latency!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        _check_scalars(
+            calib_batches=calib_batches,
+            calib_batch_size=calib_batch_size,
+            val_images=val_images,
+            threads=threads,
+            measure_latency=measure_latency,
+            seed=seed,
+            eval_device=eval_device,
+        )
         from segevo.devices import get_device, load_lut
 
         self.space = _space(space, space_options)
@@ -537,16 +611,11 @@ def mosegnas_factory(argument: str | None, **options: Any) -> MoSegNASProblem:
             f"the mosegnas problem takes keyword options, not 'mosegnas:{argument}'; e.g. "
             "dataset='camvid:PATH', space='tiny', supernet=CKPT, lut=FILE"
         )
-    import inspect
-
-    allowed = [
-        p.name
-        for p in inspect.signature(MoSegNASProblem).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
-    ]
-    unknown = sorted(set(options) - set(allowed))
+    unknown = sorted(set(options) - set(_option_names()))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for problem 'mosegnas'; allowed: {allowed}")
+        raise ValueError(
+            f"unknown option(s) {unknown} for problem 'mosegnas'; allowed: {_option_names()}"
+        )
     return MoSegNASProblem(**options)
 
 

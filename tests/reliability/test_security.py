@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import msgpack
 import pytest
+from anyio.abc import SocketAttribute
 
 from segevo.engine import messages as m
 from segevo.engine import wire
@@ -28,6 +29,7 @@ from segevo.engine.wire import (
     Endpoint,
     FrameStream,
     FrameTooLarge,
+    ServerNotAuthenticated,
     client_handshake,
 )
 
@@ -122,8 +124,10 @@ async def test_macs_are_compared_in_constant_time(tmp_path, monkeypatch):
     async with anyio.create_task_group() as tg:
         tg.start_soon(peers)
         await coordinator.run()
-    assert len(calls) == 2 and all(len(a) == len(b) == 32 for a, b in calls)
-    assert calls[0][0] == calls[0][1] and calls[1][0] != calls[1][1]
+    # The server checked both macs, and the query client the server's proof, each with
+    # compare_digest: the good mac, the good proof, then the bad mac.
+    assert len(calls) == 3 and all(len(a) == len(b) == 32 for a, b in calls)
+    assert [a == b for a, b in calls] == [True, True, False]
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,3 +326,79 @@ async def test_rows_replies_fit_the_frame_whatever_the_evaluator_names(tmp_path)
 async def _evaluate(coordinator: Coordinator, token: bytes, name: str) -> None:
     endpoint = await _running(coordinator)
     await RemoteEvaluator(endpoint, token, name=name, prefetch=8).run()
+
+
+# ---------------------------------------------------------------------------------------
+# The server proves itself too
+
+
+async def _impostor(task_status, *, proof: bytes | None) -> None:  # type: ignore[no-untyped-def]
+    """A fake coordinator: accepts any hello and offers a 'problem' to run."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+
+    async def serve(stream) -> None:  # type: ignore[no-untyped-def]
+        frames = FrameStream(stream)
+        async with frames.stream:
+            await frames.send(m.Challenge(nonce=bytes(32), v=1, run="fake"))
+            with contextlib.suppress(Exception):
+                await frames.receive()
+                await frames.send(
+                    m.Welcome(
+                        run="fake",
+                        role="evaluator",
+                        max_frame=1 << 20,
+                        lease_s=5.0,
+                        heartbeat_s=1.0,
+                        problem={"problem": "subprocess:run", "options": {"args": ["true"]}},
+                        proof=proof,
+                    )
+                )
+                await frames.receive()
+
+    async with listener:
+        task_status.started(listener.extra(SocketAttribute.local_port))
+        await listener.serve(serve)
+
+
+@pytest.mark.parametrize("proof", [None, bytes(32)])
+async def test_an_impostor_coordinator_is_not_trusted(proof):
+    """Whoever takes the coordinator's port cannot make evaluators run its code."""
+    loaded: list[dict] = []
+    token = b"the-real-token"
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(lambda task_status: _impostor(task_status, proof=proof))
+        endpoint = Endpoint("127.0.0.1", port)
+        evaluator = RemoteEvaluator(endpoint, token, name="careful", load_problem=loaded.append)
+        with anyio.move_on_after(2.0):
+            await evaluator.run()
+        frames = await _raw(endpoint)
+        with pytest.raises(ServerNotAuthenticated):
+            await client_handshake(frames, token=token, role="client", name="", require_proof=True)
+        with pytest.raises(ServerNotAuthenticated):
+            async with QueryClient.connect(endpoint, token):
+                pass
+        tg.cancel_scope.cancel()
+    assert loaded == []  # the offered problem was never loaded
+    assert evaluator.stats.connections == 0  # nor was any session opened
+
+
+async def test_evaluators_check_the_server_even_when_peers_are_not_checked(tmp_path):
+    """auth = false (loopback only) lets any peer in; the welcome still proves the token."""
+    coordinator = Coordinator.create(_config(tmp_path, auth=False), tmp_path / "run")
+    token = coordinator.rundir.token()
+    stats = {}
+
+    async def evaluate() -> None:
+        endpoint = await _running(coordinator)
+        frames = await _raw(endpoint)
+        # Any token gets in, but the welcome's proof is made with the run's token, which
+        # this peer cannot check.
+        with pytest.raises(ServerNotAuthenticated, match="does not match"):
+            await client_handshake(frames, token=b"nothing", role="client", name="")
+        await frames.aclose()
+        stats["good"] = await RemoteEvaluator(endpoint, token, name="good").run()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(evaluate)
+        summary = await coordinator.run()
+    assert summary.finished and stats["good"].finished

@@ -44,7 +44,8 @@ from segevo.engine.run import Coordinator
 if sys.argv[1] == "create":
     c = Coordinator.create(RunConfig(**json.loads(sys.argv[3])), sys.argv[2], handle_signals=True)
 else:
-    c = Coordinator.resume(sys.argv[2], handle_signals=True)
+    local = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    c = Coordinator.resume(sys.argv[2], evaluators=local, handle_signals=True)
 summary = anyio.run(c.run)
 sys.stdout.flush()
 os._exit(0 if summary.finished else 3)  # abandoned worker threads must not hold the exit
@@ -98,6 +99,14 @@ def _committed(run_dir: Path) -> int:
     return int(meta.get("attributes", {}).get("committed_rows", 0))
 
 
+def _listening(run_dir: Path) -> int:
+    """How many times a coordinator of this run has started serving."""
+    try:
+        return (run_dir / "events.jsonl").read_text().count('"event":"listening"')
+    except OSError:
+        return 0
+
+
 def _state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "state.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -134,9 +143,11 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
             crash = None if external else f"{rng.choice(POINTS)}:{rng.randint(1, 5)}"
             if crash is not None and crash.startswith("archive.grow"):
                 crash = f"archive.column:{rng.randint(1, 30)}"  # growing needs 1,024 rows
-            what = ["create", str(run_dir), json.dumps(config)] if round_ == 0 else ["resume"]
-            if round_:
-                what.append(str(run_dir))
+            if round_ == 0:
+                what = ["create", str(run_dir), json.dumps(config)]
+            else:
+                what = ["resume", str(run_dir), "1"]
+            listening = _listening(run_dir) + 1
             child = subprocess.Popen(
                 [sys.executable, "-c", COORDINATOR, *what],
                 env=_env(crash),
@@ -160,14 +171,22 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                     stderr=subprocess.STDOUT,
                 )
             if external:
+                # A random moment once this coordinator is serving (not during its start).
+                deadline = time.monotonic() + 120
+                while _listening(run_dir) < listening and child.poll() is None:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"round {round_}: the coordinator never listened")
+                    time.sleep(0.02)
                 try:
-                    child.wait(rng.uniform(0.5, 4.0))
+                    child.wait(rng.uniform(0.0, 2.0))
                 except subprocess.TimeoutExpired:
                     child.send_signal(signal.SIGKILL)
             code = child.wait(300)
             if code == 0:
                 finished_early = True  # the budget was reached before this kill
                 break
+            if remote.poll() is not None:
+                raise RuntimeError(f"the remote evaluator exited with {remote.returncode}")
             if code != -signal.SIGKILL:
                 raise RuntimeError(f"round {round_}: the coordinator exited with {code}")
             label = "external SIGKILL" if external else crash.split(":")[0]  # type: ignore[union-attr]
@@ -183,15 +202,22 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                         raise AssertionError(f"round {round_}: committed {name} changed")
             snapshots.append((snapshot, pending))
         if not finished_early:
+            # The remote evaluator alone: the run ends once it has found this coordinator
+            # (and it leaves on the final bye, which it must be connected to hear).
             final = subprocess.Popen(
-                [sys.executable, "-c", COORDINATOR, "resume", str(run_dir)],
+                [sys.executable, "-c", COORDINATOR, "resume", str(run_dir), "0"],
                 env=_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
             if final.wait(600) != 0:
                 raise RuntimeError("the final resume did not finish the run")
-        remote_code = remote.wait(120) if remote is not None else None
+        try:
+            remote_code = remote.wait(120) if remote is not None else None
+        except subprocess.TimeoutExpired:
+            # It never heard the final bye: the run ended while it was between attempts
+            # (only possible when the budget ran out before the last round).
+            remote_code = None
     finally:
         for child in [remote]:
             if child is not None and child.poll() is None:

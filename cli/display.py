@@ -67,6 +67,13 @@ class _Display:
             click.echo(self._pending, err=True)
             self._pending = None
 
+    def message(self, text: str) -> None:
+        """A line printed once, above the live view when there is one."""
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+        else:
+            click.echo(text, err=True)
+
     def show(self, renderable: Any, line: str, *, force: bool = False) -> None:
         """Show ``renderable`` live, or print ``line`` if enough time passed (or ``force``)."""
         if self._live is not None:
@@ -160,7 +167,8 @@ class SearchDisplay(_Display):
     def _refresh_front(self, status: dict[str, Any]) -> None:
         run_dir = self.run_dir or (Path(status["run_dir"]) if status.get("run_dir") else None)
         now = time.monotonic()
-        if run_dir is None or now - self._front_at < self.front_every_s:
+        due = now - self._front_at >= self.front_every_s or bool(status.get("finished"))
+        if run_dir is None or not due:
             return
         if status.get("evaluations", 0) == self._front_rows_seen:
             return
@@ -215,7 +223,8 @@ class SearchDisplay(_Display):
             f"{duration(self._time_left(status))} left",
         )
         bar = ProgressBar(total=max(budget, 1), completed=done, width=60)
-        table = Table(title="best accuracy at each latency", title_justify="left", box=None)
+        title = Text("best accuracy at each latency (the front)", style="bold")
+        table = Table(box=None)
         table.add_column("latency (ms)", justify="right")
         table.add_column("accuracy", justify="right")
         table.add_column("id", justify="right")
@@ -225,7 +234,7 @@ class SearchDisplay(_Display):
             shown = [shown[i] for i in sorted(set(picks.tolist()))]
         for lat, acc, task in shown:
             table.add_row(f"{lat:.3f}", f"{acc:.4f}", str(task))
-        return Group(head, bar, table) if shown else Group(head, bar)
+        return Group(head, bar, title, table) if shown else Group(head, bar)
 
     def __call__(self, status: dict[str, Any]) -> None:
         self._refresh_front(status)

@@ -123,6 +123,7 @@ def export_command(
 @click.option("--val-images", type=int, help="score on the first N validation images only")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:i]")
+@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 @click.option(
     "--output",
     "-o",
@@ -146,10 +147,17 @@ def train_command(
     val_images: int | None,
     seed: int,
     device: str,
+    threads: int | None,
     output: Path | None,
     onnx: bool | None,
 ) -> None:
     """Retrain a chosen architecture from scratch (SGD, poly schedule, scale/crop/flip)."""
+    if threads is not None:
+        if threads < 1:
+            raise click.BadParameter("must be >= 1", param_hint="--threads")
+        import torch
+
+        torch.set_num_threads(threads)
     from segevo.cli.retrain import Recipe, retrain
     from segevo.engine.problems.mosegnas import _space, canonical_dataset
 

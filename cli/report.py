@@ -3,7 +3,7 @@
 A record is a flat dict per architecture: ``id`` (the task id), ``acc``, ``lat_ms`` (the
 objective latency: measured, else predicted), ``lat_measured_ms``, ``lat_pred_ms``,
 ``acc_pred``, ``evaluator``, ``x`` (the vector as ``2,1,0,...``) and, for a run over a
-segevo search space, ``input`` (HxW), ``params_m`` and ``gmacs``.
+segevo search space, ``input`` (HxW), ``params_m`` and ``macs_m`` (millions).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from segevo.cli.frontier import RunRows, front_mask, front_rows, hypervolume_tra
 
 FORMATS = ("table", "csv", "json")
 BASE_COLUMNS = ("id", "acc", "lat_ms", "x")
-SPACE_COLUMNS = ("input", "params_m", "gmacs")
+SPACE_COLUMNS = ("input", "params_m", "macs_m")
 
 
 def run_space(rows: RunRows) -> tuple[Any, int] | None:
@@ -66,7 +66,7 @@ def records(rows: RunRows, indices: np.ndarray | None = None) -> list[dict[str, 
             arch = space.decode(data["x"][i])
             record["input"] = f"{arch.input_hw[0]}x{arch.input_hw[1]}"
             record["params_m"] = space.params(data["x"][i], num_classes) / 1e6
-            record["gmacs"] = space.flops(data["x"][i], num_classes) / 1e9
+            record["macs_m"] = space.flops(data["x"][i], num_classes) / 1e6
         out.append(record)
     return out
 

@@ -60,7 +60,13 @@ QUICK_PROBLEM: dict[str, Any] = {
     "val_images": 32,
     "threads": 1,
     "train": QUICK_TRAIN,
-    "lut_protocol": {"warmup": 2, "min_repeats": 5, "max_repeats": 50, "budget_s": 0.02, "retries": 1},
+    "lut_protocol": {
+        "warmup": 2,
+        "min_repeats": 5,
+        "max_repeats": 50,
+        "budget_s": 0.02,
+        "retries": 1,
+    },
 }
 # Options that belong to the quick start's own data (a data set of another size needs others).
 _QUICK_DATA_KEYS = ("space_options", "dataset_options", "val_images")

@@ -141,12 +141,10 @@ def run_command(
         display = SearchDisplay(target)
         coordinator = Coordinator.create(config, target, on_progress=display, **options)
     note(f"run directory: {coordinator.rundir.path}")
-    note(
-        "attach more evaluators: segevo evaluator --connect HOST:PORT --token-file "
-        f"{coordinator.rundir.token_path}  (HOST:PORT is in {coordinator.rundir.endpoint_path})"
-    )
+    coordinator.on_progress = _announcing(coordinator, display)
     with display:
         summary = anyio.run(coordinator.run)
+        display(coordinator.status())  # the final state stays on screen
     click.echo(
         f"{summary.reason}: {summary.evaluations}/{summary.budget} evaluations, front "
         f"{summary.front_size}, hypervolume {summary.hypervolume:.6g}, "
@@ -155,6 +153,23 @@ def run_command(
     if summary.evaluations:
         _final_report(Path(summary.run_dir))
     finish_process(0 if summary.finished else 3)
+
+
+def _announcing(coordinator: Any, display: SearchDisplay) -> Any:
+    """The progress callback, which first says where evaluators can attach."""
+    announced = False
+
+    def progress(status: dict[str, Any]) -> None:
+        nonlocal announced
+        if not announced and coordinator.bound is not None:
+            announced = True
+            display.message(
+                f"listening on {coordinator.bound}; add evaluators with: segevo evaluator "
+                f"--connect {coordinator.bound} --token-file {coordinator.rundir.token_path}"
+            )
+        display(status)
+
+    return progress
 
 
 def _final_report(run_dir: Path) -> None:

@@ -77,6 +77,12 @@ def read_token(path: str | Path) -> bytes:
     return text.encode()
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 class RunDir:
     """A run directory (see the module docstring); create it or open an existing one."""
 
@@ -259,6 +265,9 @@ class RunDir:
         with self._events_lock:
             if self._events is None:
                 self._events = open(self.events_path, "a", buffering=1)  # noqa: SIM115
+                if self._events.tell() > 0 and not _ends_with_newline(self.events_path):
+                    # A line cut by a killed writer: end it, so this event stays readable.
+                    self._events.write("\n")
             self._events.write(line)
 
     def read_events(self) -> list[dict[str, Any]]:

@@ -252,7 +252,9 @@ class ServerNotAuthenticated(ConnectionDenied):
     coordinator's address, say); worth retrying, since the real one may come back."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason, retry=True)
+        ConnectionError.__init__(self, f"the server at this address is not trusted: {reason}")
+        self.reason = reason
+        self.retry = True
 
 
 async def client_handshake(

@@ -179,3 +179,30 @@ def test_commands_read_a_run_that_is_still_writing(tmp_path):
     final = json.loads(invoke("archive", "show", str(run_dir), "--format", "json").stdout)
     assert len(final) == 40
     assert final[: len(live)] == live  # the live view was a prefix of the final archive
+
+
+def test_the_live_view_shows_the_runs_front(finished_run):
+    from rich.console import Console
+
+    from segevo.cli.display import SearchDisplay
+
+    data = open_archive(finished_run)
+    front = sorted(brute_force_front(data["acc"], data["lat_ms"]), key=lambda i: data["lat_ms"][i])
+    status = {
+        "evaluations": 20,
+        "budget": 20,
+        "evaluators_connected": 1,
+        "front_size": len(front),
+        "hypervolume": 1.0,
+        "rate_per_s": 4.0,
+        "finished": True,
+    }
+    display = SearchDisplay(finished_run, live=False)
+    display._refresh_front(status)
+    console = Console(file=io.StringIO(), width=100)
+    console.print(display.renderable(status))
+    text = console.file.getvalue()
+    assert "20/20 evaluations" in text and "best accuracy at each latency" in text
+    shown = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(cells[2]) for cells in shown] == data["task_id"][front].tolist()
+    assert "best acc @ latency" in display.line(status)

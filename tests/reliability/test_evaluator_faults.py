@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -109,8 +110,9 @@ def test_killed_and_frozen_evaluator_processes(tmp_path):
     try:
         wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
         victim = evaluator("victim", prefetch=2)
-        held = wait_for(lambda: _leases(run_dir, "victim@"), 60, "the victim to hold tasks")
-        anyio.run(anyio.sleep, 0.2)  # well inside its first 0.5 s evaluation
+        wait_for(lambda: _leases(run_dir, "victim@"), 60, "the victim to hold tasks")
+        time.sleep(0.2)  # into its first 0.5 s evaluation
+        held = _leases(run_dir, "victim@")
         victim.send_signal(signal.SIGKILL)
         assert victim.wait(10) == -signal.SIGKILL
 

@@ -435,3 +435,15 @@ def test_a_killed_writer_leaves_no_litter_behind(tmp_path, finished_run):
     (fresh / ".archive.zarr.creating-999").mkdir()
     ArchiveWriter.create(fresh, 3)
     assert sorted(p.name for p in fresh.iterdir()) == ["archive.zarr"]
+
+
+def test_an_event_line_cut_by_a_kill_does_not_swallow_the_next_one(tmp_path):
+    rundir = RunDir.create(tmp_path / "run", RunConfig(problem="synthetic"))
+    rundir.log_event("started", evaluations=0)
+    rundir.close()
+    with open(rundir.events_path, "a") as f:
+        f.write('{"t": 1, "event": "refit", "ver')  # the kill came mid-line
+    again = RunDir.open(tmp_path / "run")
+    again.log_event("resumed", evaluations=0)
+    again.close()
+    assert [e["event"] for e in again.read_events()] == ["started", "resumed"]

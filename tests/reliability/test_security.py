@@ -68,6 +68,13 @@ async def _running(coordinator: Coordinator) -> Endpoint:
     return coordinator.bound
 
 
+async def _connections(coordinator: Coordinator, n: int) -> None:
+    """Wait until the server holds exactly ``n`` connections."""
+    with anyio.fail_after(10):
+        while len(coordinator.server.connections) != n:
+            await anyio.sleep(0.01)
+
+
 async def _raw(endpoint: Endpoint) -> FrameStream:
     return FrameStream(await anyio.connect_tcp(endpoint.host, endpoint.port))
 
@@ -242,8 +249,10 @@ async def test_connections_credit_and_refusals_are_limited(tmp_path):
         # A peer that says nothing is dropped when the handshake deadline passes.
         silent = await _raw(endpoint)
         seen["silent"] = (await _denied(silent)).reason
+        await _connections(coordinator, 0)
         # More connections than max_connections: the extra one is turned away (retry).
         held = [await _raw(endpoint) for _ in range(4)]
+        await _connections(coordinator, 4)
         extra = await _raw(endpoint)
         denied = await _denied(extra)
         seen["extra"] = (denied.reason, denied.retry)

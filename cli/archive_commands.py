@@ -83,23 +83,37 @@ def export_command(run_dir: Path, fmt: str, output: Path | None, front_only: boo
 
     from segevo.cli.common import write_json
     from segevo.cli.frontier import front_mask, read_run
+    from segevo.cli.report import to_csv
+    from segevo.engine.archive import COLUMNS
 
     rows = read_run(run_dir)
-    frame = rows.data.frame()
-    frame.insert(0, "lat_objective_ms", rows.latency)
+    data = rows.data
+    keep = np.arange(len(rows))
     if front_only:
-        frame = frame[np.asarray(front_mask(rows.acc, rows.latency))]
+        keep = np.flatnonzero(front_mask(rows.acc, rows.latency))
+    names = data.evaluator_names
+    x = np.asarray(data["x"])
+    records = []
+    for i in keep.tolist():
+        record: dict[str, object] = {"lat_objective_ms": float(rows.latency[i])}
+        record.update({f"x{j}": int(v) for j, v in enumerate(x[i])})
+        for name in COLUMNS:
+            if name == "x":
+                continue
+            value = names[i] if name == "evaluator" else data[name][i]
+            record[name] = value.item() if hasattr(value, "item") else value
+        records.append(record)
     if fmt == "csv":
-        text = frame.to_csv(index=False)
+        text = to_csv(records)
         if output is None:
             click.echo(text, nl=False)
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text)
     else:
-        write_json(output, frame.to_dict(orient="records"))
+        write_json(output, records)
     if output is not None:
-        note(f"wrote {len(frame)} rows to {output}")
+        note(f"wrote {len(records)} rows to {output}")
 
 
 @archive_group.command("plot")

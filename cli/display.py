@@ -120,6 +120,12 @@ class TrainDisplay(_Display):
             self._bar = None
         super().__exit__(*exc)
 
+    def message(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            super().message(text)
+
     def __call__(self, state: Any) -> None:
         done = float(state.progress)
         left = state.elapsed_s * (1.0 - done) / done if done > 0 else float("nan")
@@ -134,12 +140,16 @@ class TrainDisplay(_Display):
 
 
 class LutDisplay(_Display):
-    """A latency-table build reported chunk by chunk (plain mode)."""
+    """A latency-table build reported chunk by chunk (plain mode); on a terminal the build
+    draws its own rich progress bar, so this display draws nothing live."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._measured = 0
         self._seconds = 0.0
+
+    def __enter__(self) -> LutDisplay:
+        return self
 
     def __call__(self, result: Any) -> None:
         self._measured += result.measured

@@ -41,7 +41,7 @@ QUICK_TRAIN: dict[str, Any] = {
     "lr": 0.05,
     "checkpoint_interval_s": 60.0,
     # One thread: on a shared or busy machine a second torch thread costs far more than it
-    # gives (8x slower steps measured on a loaded 2-core machine).
+    # gives (steps 10x slower measured on a loaded 2-core machine).
     "num_threads": 1,
 }
 QUICK_PROBLEM: dict[str, Any] = {
@@ -70,8 +70,6 @@ QUICK_PROBLEM: dict[str, Any] = {
 }
 # Options that belong to the quick start's own data (a data set of another size needs others).
 _QUICK_DATA_KEYS = ("space_options", "dataset_options", "val_images")
-
-FLAG_KEYS = ("dataset", "space", "device", "supernet", "lut")
 
 
 def problem_flag_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -212,7 +210,7 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
             "reused from the cache when trained before"
         )
         with TrainDisplay() as display:
-            prepared = ensure_supernet(config, progress=display)
+            prepared = ensure_supernet(config, progress=display, on_wait=display.message)
         note(f"supernet: {'trained' if prepared.made else 'cached'} {prepared.path}")
         options["supernet"] = str(prepared.path)
     if options.get("lut") is None:
@@ -233,6 +231,7 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
                 progress=display.live,
                 chunk_s=None if display.live else 10.0,
                 on_chunk=None if display.live else display,
+                on_wait=display.message,
             )
         note(f"latency table: {'built' if prepared.made else 'cached'} {prepared.path}")
         options["lut"] = str(prepared.path)

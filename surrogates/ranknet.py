@@ -24,9 +24,10 @@ of :mod:`.synthetic`):
   an intercept fitted by least squares on 5-fold out-of-fold predictions on the real data,
   so a weak teacher (the decision tree) does not drag the labels down as a plain average
   (``"mean"``) does; ``"random"`` labels each row with one teacher drawn at random.
-- A "small set" of synthetic rows per epoch is ``max(32, ceil(N / 4))`` for ``N`` real rows
-  (``synthetic_size="auto"``): at N = 1000, 32 rows are too few to keep the network from
-  overfitting the real rows.
+- A "small set" of synthetic rows per epoch is ``max(64, ceil(N / 2))`` for ``N`` real rows
+  (``synthetic_size="auto"``). With a fixed 32, the network overfits the real rows at
+  N = 1000 (Kendall tau 0.831 against 0.846 with 256); at N = 300, 150 rows gave +0.0025
+  over 75 in 11 paired repeats.
 - All ``epochs x synthetic_size`` synthetic rows are drawn and labelled before training
   and fed in epoch-sized slices: the same data as drawing them epoch by epoch, with one
   teacher call instead of 500. Without a search space they are uniform within the bounds;
@@ -84,7 +85,7 @@ class RankNet(Surrogate):
         "synthetic_size": Option(
             "auto",
             auto_or(int_range(0)),
-            "synthetic rows joining each epoch; 'auto': max(32, ceil(N / 4)) for N real rows",
+            "synthetic rows joining each epoch; 'auto': max(64, ceil(N / 2)) for N real rows",
         ),
         "teachers": Option(list(TEACHERS), subset_of(*TEACHERS), "teacher models"),
         "teacher_mix": Option(
@@ -223,7 +224,7 @@ class RankNet(Surrogate):
     def synthetic_rows_per_epoch(self, n_real: int) -> int:
         """Synthetic rows that join the ``n_real`` real rows in every epoch."""
         size = self.options["synthetic_size"]
-        return max(32, math.ceil(n_real / 4)) if size == "auto" else int(size)
+        return max(64, math.ceil(n_real / 2)) if size == "auto" else int(size)
 
     def learning_rate_at(self, epoch: int) -> float:
         """Algorithm 3's cosine annealing: ``eta_0 / 2 * (1 + cos(pi * t / T))``."""

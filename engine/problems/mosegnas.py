@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fcntl
 import hashlib
 import json
 import threading
@@ -183,10 +184,33 @@ class Prepared:
     made: bool
 
 
-def ensure_supernet(config: Any, *, progress: Callable[[Any], None] | None = None) -> Prepared:
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, on_wait: Callable[[str], None] | None) -> Iterator[None]:
+    """Hold an ``flock`` on ``lock_path``: two processes never make the same cache entry."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(f"another process is making {lock_path.parent}; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_supernet(
+    config: Any,
+    *,
+    progress: Callable[[Any], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Prepared:
     """The finished checkpoint of ``config``'s supernet, trained first when the cache lacks it.
 
-    A checkpoint left by an interrupted training is resumed, not restarted.
+    A checkpoint left by an interrupted training is resumed, not restarted; a second process
+    asking for the same supernet waits for the first (``on_wait`` is told).
     """
     from segevo.nets.train import train_supernet
 
@@ -194,10 +218,12 @@ def ensure_supernet(config: Any, *, progress: Callable[[Any], None] | None = Non
     path = folder / SUPERNET_FILE
     if _finished_checkpoint(path):
         return Prepared(path, made=False)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    config = dataclasses.replace(config, checkpoint_dir=str(folder), resume=True)
-    result = train_supernet(config, progress=progress)
+    with _exclusive(folder / ".lock", on_wait):
+        if _finished_checkpoint(path):  # made by the process we waited for
+            return Prepared(path, made=False)
+        (folder / "train.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        config = dataclasses.replace(config, checkpoint_dir=str(folder), resume=True)
+        result = train_supernet(config, progress=progress)
     if result.checkpoint is None or not result.checkpoint.is_file():
         raise MoSegNASSetupError(f"supernet training wrote no checkpoint into {folder}")
     return Prepared(result.checkpoint, made=True)
@@ -213,6 +239,7 @@ def ensure_lut(
     progress: bool = False,
     chunk_s: float | None = None,
     on_chunk: Callable[[Any], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Prepared:
     """The complete latency table of ``space`` on ``device``, measured first when missing.
 
@@ -220,27 +247,35 @@ def ensure_lut(
     ``chunk_s``, the build runs in chunks of about that many seconds and ``on_chunk`` gets
     each chunk's :class:`segevo.devices.BuildResult` (a progress report without rich).
     """
-    from segevo.devices import build_lut, load_lut
+    from segevo.devices import build_lut, load_lut, partial_path
 
     target = path or lut_cache_path(space, num_classes, device, protocol)
-    if target.is_file() and not Path(str(target) + ".partial").exists():
-        load_lut(target, space)  # refuses a table of another space, naming both
+
+    def complete() -> bool:
+        if target.is_file() and not partial_path(target).exists():
+            load_lut(target, space)  # refuses a table of another space, naming both
+            return True
+        return False
+
+    if complete():
         return Prepared(target, made=False)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        result = build_lut(
-            space,
-            device,
-            target,
-            num_classes=int(num_classes),
-            progress=progress,
-            time_limit_s=chunk_s,
-            **dict(protocol or {}),
-        )
-        if on_chunk is not None:
-            on_chunk(result)
-        if result.complete:
-            return Prepared(target, made=True)
+    with _exclusive(target.with_name(target.name + ".lock"), on_wait):
+        if complete():  # made by the process we waited for
+            return Prepared(target, made=False)
+        while True:
+            result = build_lut(
+                space,
+                device,
+                target,
+                num_classes=int(num_classes),
+                progress=progress,
+                time_limit_s=chunk_s,
+                **dict(protocol or {}),
+            )
+            if on_chunk is not None:
+                on_chunk(result)
+            if result.complete:
+                return Prepared(target, made=True)
 
 
 def _check_scalars(

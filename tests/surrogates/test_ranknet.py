@@ -24,6 +24,13 @@ def test_defaults_are_the_papers_table_1() -> None:
     assert opts["teachers"] == ["rbf", "dt", "gb"]
 
 
+def test_synthetic_rows_per_epoch() -> None:
+    auto = make_surrogate("ranknet", TOY_LOWER, TOY_UPPER)
+    assert [auto.synthetic_rows_per_epoch(n) for n in (10, 100, 300, 1001)] == [64, 64, 150, 501]
+    fixed = make_surrogate("ranknet", TOY_LOWER, TOY_UPPER, synthetic_size=7)
+    assert fixed.synthetic_rows_per_epoch(1000) == 7
+
+
 def test_cosine_schedule_of_algorithm_3() -> None:
     model = make_surrogate("ranknet", TOY_LOWER, TOY_UPPER, epochs=100, learning_rate=1e-3)
     assert model.learning_rate_at(0) == pytest.approx(1e-3)

@@ -235,10 +235,16 @@ def tree_digest(folder: Path) -> dict[str, tuple[int, int, str]]:
     """relative path -> (inode, mtime_ns, sha256) of every file under ``folder``."""
     out = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
+        if path.name.endswith(".partial"):
+            continue  # zarr's write-aside file of a chunk being replaced right now
+        try:
             info = path.stat()
+            if not path.is_file():
+                continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            out[str(path.relative_to(folder))] = (info.st_ino, info.st_mtime_ns, digest)
+        except FileNotFoundError:
+            continue  # renamed away while we looked (a live writer)
+        out[str(path.relative_to(folder))] = (info.st_ino, info.st_mtime_ns, digest)
     return out
 
 

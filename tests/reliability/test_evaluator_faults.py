@@ -119,7 +119,17 @@ def test_killed_and_frozen_evaluator_processes(tmp_path):
         sleeper = evaluator("sleeper")
         wait_for(lambda: _leases(run_dir, "sleeper@"), 60, "the sleeper to hold a task")
         sleeper.send_signal(signal.SIGSTOP)
-        frozen = wait_for(lambda: _leases(run_dir, "sleeper@"), 10, "the sleeper's lease")
+        # Frozen, it sends no heartbeat: what it holds must expire (whatever it held at the
+        # moment of the signal, a result in flight included).
+        frozen = wait_for(
+            lambda: [
+                e["task"]
+                for e in events(run_dir)
+                if e["event"] == "lease_expired" and e["evaluator"].startswith("sleeper@")
+            ],
+            30,
+            "the frozen sleeper's lease to expire",
+        )
 
         rescuer = evaluator("rescuer")
 

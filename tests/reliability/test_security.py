@@ -238,13 +238,13 @@ async def test_connections_credit_and_refusals_are_limited(tmp_path):
         max_connections=4,
         delay_s=0.002,
     )
-    # The handshake deadline, shortened so that a silent peer is seen off quickly.
     coordinator = Coordinator.create(config, tmp_path / "run")
     token = coordinator.rundir.token()
     seen: dict[str, object] = {}
 
     async def peers() -> None:
         endpoint = await _running(coordinator)
+        # The handshake deadline (10 s), shortened so that a silent peer is seen off fast.
         coordinator.server.handshake_timeout_s = 0.5
         # A peer that says nothing is dropped when the handshake deadline passes.
         silent = await _raw(endpoint)

@@ -71,8 +71,7 @@ def _register() -> None:
     from segevo.cli.supernet_commands import supernet_group
     from segevo.cli.surrogate_commands import surrogate_group
 
-    add_run_commands(main)  # run, evaluator, status from the engine
-    # The quick-start-aware run: the engine's run options plus the mosegnas ones.
+    add_run_commands(main)  # evaluator, status
     main.add_command(run_command, "run")
     for command in (
         supernet_group,

@@ -1,7 +1,6 @@
-"""``segevo run``: the engine's run command plus the quick start and the ``mosegnas`` options.
+"""``segevo run``: run or resume a search, with the quick start and the ``mosegnas`` options.
 
-Everything the engine's ``run`` takes (segevo.cli.run_commands) is here with the same
-meaning and checks; added: ``--dataset``, ``--space``, ``--device``, ``--supernet``,
+The engine's run options (problem, budget, strategy, listen, resume...) plus ``--dataset``, ``--space``, ``--device``, ``--supernet``,
 ``--lut`` (segevo.cli.run_options), the quick-start defaults when no problem is named, the
 preparation of a ``mosegnas`` run (supernet and latency table, with progress), a live view
 of the front, and at the end the picked networks and where the files are.

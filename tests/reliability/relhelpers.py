@@ -6,7 +6,6 @@ its remote evaluators rebuild the same ``relhelpers:slow_table`` problem.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
@@ -15,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,30 +117,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@functools.cache
-def cli_module() -> str:
-    """``segevo.cli.main`` when the full CLI imports, else the engine's commands alone."""
-    probe = subprocess.run(
-        [sys.executable, "-c", "import segevo.cli.main"],
-        env=subprocess_env(),
-        capture_output=True,
-        timeout=120,
-    )
-    if probe.returncode == 0:
-        return "segevo.cli.main"
-    warnings.warn(
-        "segevo.cli.main does not import; the reliability tests drive the engine's "
-        f"commands through tests/reliability/engine_cli.py:\n{probe.stderr.decode()[-500:]}",
-        stacklevel=2,
-    )
-    return "engine_cli"
-
-
 def segevo(*args: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``segevo ARGS`` as a child process (stdout and stderr appended to ``log``)."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", cli_module(), *args],
+            [sys.executable, "-m", "segevo.cli.main", *args],
             env=env or subprocess_env(),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -7,11 +7,14 @@ refused as soon as the 4 bytes arrive, before any of the body is read.
 Handshake, first thing on every connection::
 
     server -> challenge{nonce, v, run}
-    peer   -> hello{role, mac = HMAC-SHA256(token, nonce), v, name}
-    server -> welcome{...}          or   denied{reason}, then close
+    peer   -> hello{role, mac = HMAC-SHA256(token, nonce), v, name, nonce'}
+    server -> welcome{..., proof}   or   denied{reason, retry}, then close
 
 The nonce is fresh per connection, so a recorded ``hello`` is useless on another
-connection; macs are compared in constant time (:func:`hmac.compare_digest`).
+connection; macs are compared in constant time (:func:`hmac.compare_digest`). The
+welcome's ``proof`` (:func:`welcome_proof`, an HMAC over both nonces and the welcome) shows
+the peer that the server holds the run's token too, so a process that took the port
+cannot hand an evaluator a problem to import. Details: docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Variants: ``segevo`` (mosegnas + hierarchical pre-screening), the pre-screen abl
 ``random-prescreen`` (mosegnas with that pre-screen), ``nsga2`` and ``random``. Results per (variant, seed) are saved as they
 finish under ``--out`` and reused on a rerun, so a long benchmark can be resumed.
 
-    python benchmarks/search_quality.py --seeds 5 --out runs/search_quality
+    python benchmarks/search_quality.py --seeds 5 --jobs 2 --out runs/search_quality
     python benchmarks/search_quality.py --surrogate gb --variants segevo,nsga2,random
 
 Outputs: ``table.md`` (median and interquartile range per budget), ``curves.csv``
@@ -136,6 +136,15 @@ def run_one(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def true_front_hypervolume(problem: Any) -> float | None:
+    """Hypervolume of the problem's exact Pareto front, when the problem can list it."""
+    if not hasattr(problem, "pareto_front"):
+        return None
+    front = problem.pareto_front()
+    F = normalised_objectives(problem, problem.accuracy(front), problem.latency(front))
+    return float(hypervolume_curve(F)[-1])
+
+
 def evaluations_to_reach(curve: np.ndarray, target: float) -> float:
     """The first evaluation count at which ``curve`` reaches ``target`` (inf if never)."""
     hit = np.flatnonzero(curve >= target - 1e-12)
@@ -163,6 +172,9 @@ def summarise(
         seconds = np.median([r["seconds"] for r in seeds])
         lines.append(f"| {name} (n={len(seeds)}) | " + " | ".join(cells) + f" | {seconds:.0f} |")
     text = ["Median hypervolume [25th, 75th percentile] of the evaluated front:", "", *lines, ""]
+    optimum = true_front_hypervolume(problem)
+    if optimum is not None:
+        text.append(f"hypervolume of the exact Pareto front: {optimum:.4f}")
     if "segevo" in runs and "random" in runs:
         last = max(budgets)
         target = medians["random"][last]
@@ -229,6 +241,9 @@ def _plot(
         ax.fill_between(x, q1, q3, alpha=0.15)
     for b in budgets:
         ax.axvline(b, color="grey", linewidth=0.5, linestyle=":")
+    optimum = true_front_hypervolume(problem)
+    if optimum is not None:
+        ax.axhline(optimum, color="black", linewidth=0.8, linestyle="--", label="exact front")
     ax.set_xlabel("evaluations")
     ax.set_ylabel("hypervolume (normalised, ref (1, 1))")
     ax.set_title(f"Search quality on {problem.spec()['problem']}: median over seeds (band: IQR)")
@@ -248,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--initial", type=int, default=40)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--refit-every", type=int, default=16)
+    parser.add_argument("--refit-every", type=int, default=24)
     parser.add_argument("--surrogate", default="ranknet")
     parser.add_argument("--surrogate-options", default='{"threads": 1}', help="JSON")
     parser.add_argument("--moea-options", default='{"n_gen": 200}', help="JSON")

@@ -11,11 +11,13 @@ Problems are named by a spec string and keyword options:
 
 - ``table:PATH.csv``: a tabular benchmark (:mod:`segevo.engine.problems.table`);
 - ``synthetic``: a generated tabular benchmark (:mod:`segevo.engine.problems.synthetic`);
+- ``mosegnas``: the supernet + data set + latency table problem
+  (:mod:`segevo.engine.problems.mosegnas`);
 - ``package.module:attribute``: a user's :class:`Problem` instance, or a callable that
   returns one when called with the options.
 
-Registered names win over module paths, so a user module must not be called ``table``
-or ``synthetic``. ``problem.spec()`` returns a msgpack-able dict from which
+Registered names win over module paths, so a user module must not be called ``table``,
+``synthetic`` or ``mosegnas``. ``problem.spec()`` returns a msgpack-able dict from which
 :func:`load_problem` rebuilds the same problem, which is how remote evaluators get it.
 """
 
@@ -265,10 +267,19 @@ def _synthetic_factory(argument: str | None, **options: Any) -> Problem:
     return SyntheticProblem(**options)
 
 
+def _mosegnas_factory(argument: str | None, **options: Any) -> Problem:
+    from segevo.engine.problems.mosegnas import mosegnas_factory
+
+    return mosegnas_factory(argument, **options)
+
+
 def _register_builtins() -> None:
     with _registry_lock:
         _registry.setdefault("table", _table_factory)
         _registry.setdefault("synthetic", _synthetic_factory)
+        # The supernet problem module registers itself too when imported; this makes
+        # load_problem("mosegnas") work without importing it first.
+        _registry.setdefault("mosegnas", _mosegnas_factory)
 
 
 def _load_module_attribute(target: str, options: dict[str, Any]) -> Problem:

@@ -22,7 +22,7 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
-from segevo.engine._kernels import hypervolume_2d
+from segevo._core import hypervolume_2d
 from segevo.engine.actors.dispatcher import Accepted
 from segevo.engine.actors.signal import Changed
 from segevo.engine.archive import ArchiveData, ArchiveWriter

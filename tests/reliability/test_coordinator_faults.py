@@ -32,24 +32,20 @@ import pytest
 from segevo.engine.archive import COLUMNS, open_archive
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relhelpers import (
+from relhelpers import segevo, slow_config, state, subprocess_env, write_config, write_table
+from support import (
     assert_exactly_once,
     committed_rows,
     endpoint_of,
+    evaluator_args,
     events,
-    segevo,
-    slow_config,
-    state,
     stop,
-    subprocess_env,
     wait_for,
-    write_config,
-    write_table,
 )
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL and /proc: Linux only")
 
-BUDGET = 160
+BUDGET = 240
 REMOTE_ONLY_PHASES = 3
 CRASHES = [
     "archive.column:4",  # first append, after 4 of its 10 column writes
@@ -108,15 +104,7 @@ def test_kill_9_at_every_phase_then_resume_loses_and_repeats_nothing(tmp_path):
             if remote is None:
                 endpoint = wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
                 remote = segevo(
-                    "evaluator",
-                    "--connect",
-                    endpoint,
-                    "--token-file",
-                    str(run_dir / "token"),
-                    "--name",
-                    "survivor",
-                    "--prefetch",
-                    "2",
+                    *evaluator_args(run_dir, "survivor", "--prefetch", "2", endpoint=endpoint),
                     log=log,
                 )
                 children.append(remote)
@@ -124,7 +112,7 @@ def test_kill_9_at_every_phase_then_resume_loses_and_repeats_nothing(tmp_path):
                 # From outside, at a random moment once the run is moving again.
                 before = committed_rows(run_dir)
                 wait_for(lambda b=before: committed_rows(run_dir) > b, 60, "progress")
-                time.sleep(rng.uniform(0.0, 0.5))
+                time.sleep(rng.uniform(0.0, 0.2))
                 coordinator.send_signal(signal.SIGKILL)
             code = coordinator.wait(90)
             assert code == -signal.SIGKILL, (

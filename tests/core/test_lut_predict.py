@@ -328,38 +328,39 @@ def test_invalid_combination_names_row_term_and_digits() -> None:
         _reference.lut_predict(**kwargs)
 
 
+@pytest.fixture(scope="module")
+def table() -> Any:
+    from segevo.devices import LatencyTable
+    from segevo.devices.lut_file import LUTEntry, LUTRecord
+    from segevo.devices.measurement import Measurement
+    from segevo.devices.plan import enumerate_keys
+    from segevo.nets.space import get_space
+
+    space = get_space("tiny")
+    rng = np.random.default_rng(11)
+    keys = enumerate_keys(space, 11)
+    entries = {}
+    for key in keys:
+        ms = float(rng.uniform(0.01, 5.0))
+        entries[key] = LUTEntry(key.split("-")[0], Measurement(5, ms, 0.0, ms, ms, ms))
+    record = LUTRecord(
+        space_name=space.name,
+        space_digest=space.digest(),
+        space_definition=space.definition(),
+        base_hw=list(space.base_hw),
+        num_classes=11,
+        device={"backend": "test", "model": "none", "threads": 1, "torch": "none"},
+        protocol={},
+        expected_entries=len(keys),
+        entries=entries,
+        complete=True,
+    )
+    return LatencyTable(space, record)
+
+
 class TestLatencyTableUsesTheKernel:
     """The devices wiring: ``LatencyTable.predict`` runs lut_predict and agrees with the
     index-row path (IndexPlan + lut_sum) that it replaced, which stays as the fallback."""
-
-    @pytest.fixture(scope="class")
-    def table(self) -> Any:
-        from segevo.devices import LatencyTable
-        from segevo.devices.lut_file import LUTEntry, LUTRecord
-        from segevo.devices.measurement import Measurement
-        from segevo.devices.plan import enumerate_keys
-        from segevo.nets.space import get_space
-
-        space = get_space("tiny")
-        rng = np.random.default_rng(11)
-        keys = enumerate_keys(space, 11)
-        entries = {}
-        for key in keys:
-            ms = float(rng.uniform(0.01, 5.0))
-            entries[key] = LUTEntry(key.split("-")[0], Measurement(5, ms, 0.0, ms, ms, ms))
-        record = LUTRecord(
-            space_name=space.name,
-            space_digest=space.digest(),
-            space_definition=space.definition(),
-            base_hw=list(space.base_hw),
-            num_classes=11,
-            device={"backend": "test", "model": "none", "threads": 1, "torch": "none"},
-            protocol={},
-            expected_entries=len(keys),
-            entries=entries,
-            complete=True,
-        )
-        return LatencyTable(space, record)
 
     def test_fused_equals_indexed(self, table: Any) -> None:
         assert table.terms is not None

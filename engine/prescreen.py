@@ -53,6 +53,7 @@ All functions are pure: randomness only from the ``rng`` argument.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,12 +100,41 @@ def eligible_candidates(X: np.ndarray, exclude: np.ndarray | None = None) -> np.
     return np.flatnonzero(keep)
 
 
-def _seed(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, 2**31 - 1))
+@dataclass(frozen=True)
+class _Screening:
+    """One call's eligible candidates (predicted ``acc``, ``lat``), the ``k`` to choose,
+    the evaluated architectures' true ``acc_done``/``lat_done`` and the ``rng``."""
 
+    acc: np.ndarray
+    lat: np.ndarray
+    k: int
+    acc_done: np.ndarray
+    lat_done: np.ndarray
+    rng: np.random.Generator
 
-def _by_accuracy(acc: np.ndarray) -> np.ndarray:
-    return np.argsort(-acc, kind="stable")
+    @property
+    def F(self) -> np.ndarray:
+        """The candidates' predicted objectives ``[-acc, lat]`` (both minimised)."""
+        return np.column_stack([-self.acc, self.lat])
+
+    @property
+    def F_done(self) -> np.ndarray:
+        """The evaluated architectures' objectives ``[-acc_done, lat_done]``."""
+        return np.column_stack([-self.acc_done, self.lat_done])
+
+    def front_latency(self) -> np.ndarray:
+        """High-fidelity latencies of the non-dominated evaluated architectures."""
+        if self.acc_done.size == 0:
+            return np.zeros(0)
+        return self.lat_done[nondominated_rank(self.F_done) == 0]
+
+    def by_accuracy(self) -> np.ndarray:
+        """Candidate indices, highest predicted accuracy first."""
+        return np.argsort(-self.acc, kind="stable")
+
+    def seed(self) -> int:
+        """A seed for a ``_core`` kernel, drawn from ``rng``."""
+        return int(self.rng.integers(0, 2**31 - 1))
 
 
 def _fill(first: np.ndarray, preference: np.ndarray, k: int) -> np.ndarray:
@@ -113,21 +143,12 @@ def _fill(first: np.ndarray, preference: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([first, rest])[:k].astype(np.int64)
 
 
-def _front_latency(acc_done: np.ndarray, lat_done: np.ndarray) -> np.ndarray:
-    if acc_done.size == 0:
-        return np.zeros(0)
-    rank = nondominated_rank(np.column_stack([-acc_done, lat_done]))
-    return lat_done[rank == 0]
-
-
-def _front_arc_length(
-    acc: np.ndarray, lat: np.ndarray, acc_done: np.ndarray, lat_done: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
+def _front_arc_length(s: _Screening) -> tuple[np.ndarray, np.ndarray] | None:
     """Latency knots and the normalised arc length of the estimated front at each.
 
     None when the front estimate has no extent (a single point).
     """
-    F = np.concatenate([np.column_stack([-acc_done, lat_done]), np.column_stack([-acc, lat])])
+    F = np.concatenate([s.F_done, s.F])
     front = F[nondominated_rank(F) == 0]
     # Equal latencies on a front share the accuracy too; one knot each.
     _, first = np.unique(front[:, 1], return_index=True)
@@ -140,80 +161,49 @@ def _front_arc_length(
     return (front[:, 1], arc) if arc[-1] > 0 else None
 
 
-def _hierarchical(
-    acc: np.ndarray,
-    lat: np.ndarray,
-    k: int,
-    acc_done: np.ndarray,
-    lat_done: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    fixed = _front_latency(acc_done, lat_done)
-    knots = _front_arc_length(acc, lat, acc_done, lat_done)
+def _hierarchical(s: _Screening) -> np.ndarray:
+    fixed = s.front_latency()
+    knots = _front_arc_length(s)
     if knots is None:
-        return _hierarchical_paper(acc, lat, k, acc_done, lat_done, rng)
+        return _hierarchical_paper(s)
     # Latencies outside the front's range clamp to its ends.
-    position = np.interp(lat, *knots)
+    position = np.interp(s.lat, *knots)
     fixed_position = np.interp(fixed, *knots)
     chosen = ks_subset_select(
-        position, fixed_position, k, 0.0, float(knots[1][-1]), seed=_seed(rng)
+        position, fixed_position, s.k, 0.0, float(knots[1][-1]), seed=s.seed()
     )
-    return _fill(chosen, _by_accuracy(acc), k)
+    return _fill(chosen, s.by_accuracy(), s.k)
 
 
-def _hierarchical_paper(
-    acc: np.ndarray,
-    lat: np.ndarray,
-    k: int,
-    acc_done: np.ndarray,
-    lat_done: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    fixed = _front_latency(acc_done, lat_done)
-    both = np.concatenate([fixed, lat])
+def _hierarchical_paper(s: _Screening) -> np.ndarray:
+    fixed = s.front_latency()
+    both = np.concatenate([fixed, s.lat])
     lo, hi = float(both.min()), float(both.max())
     chosen = np.zeros(0, dtype=np.int64)
     if hi > lo:
         best = np.inf
-        for size in range(1, k + 1):
-            subset = ks_subset_select(lat, fixed, size, lo, hi, seed=_seed(rng))
-            d = ks_statistic(np.concatenate([fixed, lat[subset]]), lo, hi)
+        for size in range(1, s.k + 1):
+            subset = ks_subset_select(s.lat, fixed, size, lo, hi, seed=s.seed())
+            d = ks_statistic(np.concatenate([fixed, s.lat[subset]]), lo, hi)
             if d <= best:
                 best, chosen = d, subset
-    return _fill(chosen, _by_accuracy(acc), k)
+    return _fill(chosen, s.by_accuracy(), s.k)
 
 
-def _survival_preference(
-    acc: np.ndarray, lat: np.ndarray, acc_done: np.ndarray, lat_done: np.ndarray
-) -> np.ndarray:
+def _survival_preference(s: _Screening) -> np.ndarray:
     """Candidates ordered by NSGA-II survival among evaluated + candidate points."""
-    F = np.concatenate([np.column_stack([-acc_done, lat_done]), np.column_stack([-acc, lat])])
-    rank, crowding = rank_and_crowding(F)
-    n_done = acc_done.size
+    rank, crowding = rank_and_crowding(np.concatenate([s.F_done, s.F]))
+    n_done = s.acc_done.size
     return np.lexsort((-crowding[n_done:], rank[n_done:]))
 
 
-def _survival(
-    acc: np.ndarray,
-    lat: np.ndarray,
-    k: int,
-    acc_done: np.ndarray,
-    lat_done: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    return _survival_preference(acc, lat, acc_done, lat_done)[:k].astype(np.int64)
+def _survival(s: _Screening) -> np.ndarray:
+    return _survival_preference(s)[: s.k].astype(np.int64)
 
 
-def _hv(
-    acc: np.ndarray,
-    lat: np.ndarray,
-    k: int,
-    acc_done: np.ndarray,
-    lat_done: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    cand = np.column_stack([-acc, lat])
-    done = np.column_stack([-acc_done, lat_done])
+def _hv(s: _Screening) -> np.ndarray:
+    cand = s.F
+    done = s.F_done
     if done.shape[0]:
         done = done[nondominated_rank(done) == 0]
     points = np.concatenate([done, cand])
@@ -224,7 +214,7 @@ def _hv(
     chosen: list[int] = []
     available = np.ones(cand.shape[0], dtype=bool)
     base = hypervolume_2d(current, ref) if current.shape[0] else 0.0
-    while len(chosen) < k:
+    while len(chosen) < s.k:
         gains = np.full(cand.shape[0], -np.inf)
         for i in np.flatnonzero(available):
             gains[i] = hypervolume_2d(np.concatenate([current, cand_n[i : i + 1]]), ref) - base
@@ -235,38 +225,23 @@ def _hv(
         available[best] = False
         current = np.concatenate([current, cand_n[best : best + 1]])
         base += gains[best]
-    preference = _survival_preference(acc, lat, acc_done, lat_done)
-    return _fill(np.array(chosen, dtype=np.int64), preference, k)
+    return _fill(np.array(chosen, dtype=np.int64), _survival_preference(s), s.k)
 
 
-def _latency(
-    acc: np.ndarray,
-    lat: np.ndarray,
-    k: int,
-    acc_done: np.ndarray,
-    lat_done: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    lo, hi = float(lat.min()), float(lat.max())
+def _latency(s: _Screening) -> np.ndarray:
+    lo, hi = float(s.lat.min()), float(s.lat.max())
     if hi > lo:
-        chosen = ks_subset_select(lat, np.zeros(0), k, lo, hi, seed=_seed(rng))
+        chosen = ks_subset_select(s.lat, np.zeros(0), s.k, lo, hi, seed=s.seed())
     else:
         chosen = np.zeros(0, dtype=np.int64)
-    return _fill(chosen, rng.permutation(lat.size), k)
+    return _fill(chosen, s.rng.permutation(s.lat.size), s.k)
 
 
-def _random(
-    acc: np.ndarray,
-    lat: np.ndarray,
-    k: int,
-    acc_done: np.ndarray,
-    lat_done: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    return rng.choice(lat.size, size=k, replace=False).astype(np.int64)
+def _random(s: _Screening) -> np.ndarray:
+    return s.rng.choice(s.lat.size, size=s.k, replace=False).astype(np.int64)
 
 
-_METHODS: dict[str, Callable[..., np.ndarray]] = {
+_METHODS: dict[str, Callable[[_Screening], np.ndarray]] = {
     "hierarchical": _hierarchical,
     "hierarchical-paper": _hierarchical_paper,
     "survival": _survival,
@@ -319,8 +294,7 @@ def prescreen(
     k = min(int(k), eligible.size)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
+    screening = _Screening(acc_pred[eligible], lat_pred[eligible], k, acc_done, lat_done, rng)
     if k == eligible.size:
-        local = _by_accuracy(acc_pred[eligible])
-    else:
-        local = _METHODS[method](acc_pred[eligible], lat_pred[eligible], k, acc_done, lat_done, rng)
-    return eligible[local]
+        return eligible[screening.by_accuracy()]
+    return eligible[_METHODS[method](screening)]

@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segevo.nets.arch import ArchConfig, DecoderConfig, LayerConfig, StemConfig
+from segevo.nets.keys import decoder_key, stem_key
+from segevo.nets.keys import layer_key as bottleneck_key
 
 
 class ConvBNReLU(nn.Module):
@@ -327,36 +329,6 @@ class TimingUnit:
     key: str
     build: Callable[[], nn.Module]
     input_shapes: tuple[tuple[int, ...], ...]
-
-
-def _hwc(hw: tuple[int, int], ch: int) -> str:
-    return f"{hw[0]}x{hw[1]}x{ch}"
-
-
-def stem_key(cfg: StemConfig) -> str:
-    """LUT key of a stem configuration."""
-    return (
-        f"stem-in:{_hwc(cfg.in_hw, 3)}-out:{_hwc(cfg.out_hw, cfg.out_ch)}"
-        f"-mid:{cfg.mid_ch}-residual:{int(cfg.residual)}"
-    )
-
-
-def bottleneck_key(cfg: LayerConfig) -> str:
-    """LUT key of a bottleneck layer (DESIGN.md's format)."""
-    return (
-        f"bottleneck-in:{_hwc(cfg.in_hw, cfg.in_ch)}-out:{_hwc(cfg.out_hw, cfg.out_ch)}"
-        f"-mid:{cfg.mid_ch}-stride:{cfg.stride}"
-    )
-
-
-def decoder_key(cfg: DecoderConfig, out_hw: tuple[int, int], num_classes: int) -> str:
-    """LUT key of the decoder with its final upsampling (the format of ``devices/keys.py``)."""
-    return (
-        f"decoder-in8:{_hwc(cfg.hw8, cfg.in8_ch)}-in16:{_hwc(cfg.hw16, cfg.in16_ch)}"
-        f"-in32:{_hwc(cfg.hw32, cfg.in32_ch)}"
-        f"-ctx:{cfg.context_ch}-fusion:{cfg.fusion_ch}-head:{cfg.head_mid_ch}"
-        f"-out:{out_hw[0]}x{out_hw[1]}-classes:{num_classes}"
-    )
 
 
 def _eval(module: nn.Module) -> nn.Module:

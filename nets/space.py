@@ -103,8 +103,13 @@ class SearchSpace(ABC):
         """The network that one valid vector describes."""
 
     @abstractmethod
-    def onehot(self, X: Any) -> np.ndarray:
-        """One-hot features (float32 ``[n, n_features]``) for accuracy predictors."""
+    def onehot(self, X: Any, *, validate: bool = True) -> np.ndarray:
+        """One-hot features (float32 ``[n, n_features]``) for accuracy predictors.
+
+        ``validate=False`` is for rows already known to be canonical (from ``repair`` or
+        ``sample``): it skips the bound and canonical-form checks, so such a row that is not
+        canonical gives meaningless features instead of a ValueError.
+        """
 
     @abstractmethod
     def count(self, *, phase: str | None = None) -> int:
@@ -198,9 +203,12 @@ class SearchSpace(ABC):
                 f"{self._row(i, single)}digit x{j} ({self.digit_names[j]}) = {arr[i, j]} is "
                 f"outside its allowed range {self.digit_range(j)}"
             )
-        message = self._structure_errors(arr)
-        if message is not None:
-            raise ValueError(message if not single else message.split(": ", 1)[1])
+        # A row is canonical when repair() leaves it alone: a few array operations, so the
+        # digit-by-digit search for the message runs only when some row is not.
+        if not np.array_equal(self.repair(arr), arr):
+            message = self._structure_errors(arr)
+            if message is not None:
+                raise ValueError(message if not single else message.split(": ", 1)[1])
         return arr[0] if single else arr
 
     @staticmethod
@@ -618,12 +626,20 @@ class ResNetSpace(SearchSpace):
         )
         return ArchConfig(self.name, tuple(v), scale, input_hw, stem, tuple(stages), decoder)
 
-    def onehot(self, X: Any) -> np.ndarray:
+    def onehot(self, X: Any, *, validate: bool = True) -> np.ndarray:
         """One block per digit; expand digits use ``len(expand_ratios)`` slots and an inactive
-        layer's block is all zeros, so padding is never confused with a choice."""
-        arr = self.validate(X)
-        single = arr.ndim == 1
-        arr = np.atleast_2d(arr)
+        layer's block is all zeros, so padding is never confused with a choice.
+
+        ``validate=False``: ``X`` is known canonical (see :meth:`SearchSpace.onehot`); only
+        its shape is checked.
+        """
+        if validate:
+            arr = self.validate(X)
+            single = arr.ndim == 1
+            arr = np.atleast_2d(arr)
+        else:
+            arr, single = self._as_matrix(X)
+            arr = arr.astype(np.int64, copy=False)
         out = np.zeros((arr.shape[0], self.n_features), dtype=np.float32)
         cols = self._onehot_offset + arr - self._onehot_base
         present = ~(self._is_expand & (arr == 0))

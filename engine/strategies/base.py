@@ -10,7 +10,7 @@ import numpy as np
 
 from segevo.engine.problem import Problem
 
-__all__ = ["Proposal", "Strategy", "known_keys", "new_random"]
+__all__ = ["History", "Proposal", "Strategy", "known_keys", "new_random"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,25 @@ class Proposal:
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
+
+
+@dataclass(frozen=True)
+class History:
+    """``propose``'s arguments, checked: int64 ``X_done`` ``[n, n_var]`` with finite
+    ``acc_done`` and ``lat_done`` (predicted where it was not measured), int64
+    ``X_pending``, and ``exclude``, the sorted keys of both (never to be proposed again).
+    """
+
+    X_done: np.ndarray
+    acc_done: np.ndarray
+    lat_done: np.ndarray
+    X_pending: np.ndarray
+    exclude: np.ndarray
+
+    @property
+    def F_done(self) -> np.ndarray:
+        """``[-acc_done, lat_done]`` per evaluated row: both minimised, as the MOEA sees them."""
+        return np.column_stack([-self.acc_done, self.lat_done])
 
 
 def known_keys(problem: Problem, *arrays: np.ndarray | None) -> np.ndarray:
@@ -114,7 +133,6 @@ class Strategy(ABC):
         """A fitted accuracy model for ``propose``, or None for model-free strategies."""
         return None
 
-    @abstractmethod
     def propose(
         self,
         model: Any | None,
@@ -129,8 +147,19 @@ class Strategy(ABC):
 
         ``lat_done`` is the high-fidelity latency of ``X_done`` (NaN where the problem did
         not measure it; the predicted latency stands in). Fewer than ``k`` come back only
-        when the space holds no more new architectures.
+        when the space holds no more new architectures. Checks its arguments (ValueError),
+        then asks the strategy's :meth:`_propose`.
         """
+        history = self._check_history(X_done, acc_done, lat_done, X_pending, k)
+        if k == 0:
+            return self._proposal(np.zeros((0, self.problem.n_var), np.int64))
+        return self._propose(model, history, int(k), rng)
+
+    @abstractmethod
+    def _propose(
+        self, model: Any | None, history: History, k: int, rng: np.random.Generator
+    ) -> Proposal:
+        """What :meth:`propose` returns, for a checked ``history`` and ``k >= 1``."""
 
     # Helpers shared by the strategies.
 
@@ -141,7 +170,7 @@ class Strategy(ABC):
         lat_done: np.ndarray,
         X_pending: np.ndarray,
         k: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> History:
         codec = self.problem.codec
         X_done = (
             codec.check(X_done, "X_done") if len(X_done) else np.zeros((0, codec.n_var), np.int64)
@@ -167,7 +196,7 @@ class Strategy(ABC):
             lat_done = lat_done.copy()
             lat_done[missing] = self.problem.latency(X_done[missing])
         exclude = known_keys(self.problem, X_done, X_pending)
-        return X_done, acc_done, lat_done, X_pending, exclude
+        return History(X_done, acc_done, lat_done, X_pending, exclude)
 
     def _proposal(self, X: np.ndarray, acc_pred: np.ndarray | None = None) -> Proposal:
         X = np.ascontiguousarray(X, dtype=np.int64).reshape(-1, self.problem.n_var)

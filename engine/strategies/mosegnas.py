@@ -15,7 +15,7 @@ import numpy as np
 from segevo.engine.moea import minimize, survival_order
 from segevo.engine.prescreen import PRESCREENS, prescreen
 from segevo.engine.problem import Problem
-from segevo.engine.strategies.base import Proposal, Strategy, new_random
+from segevo.engine.strategies.base import History, Proposal, Strategy, new_random
 from segevo.engine.strategies.options import MOEAOptions
 
 __all__ = ["MoSegNASStrategy"]
@@ -91,21 +91,11 @@ class MoSegNASStrategy(Strategy):
         seed = (self.seed * 1_000_003 + X.shape[0]) % (2**31 - 1)
         return self._new_surrogate(seed).fit(X, np.asarray(acc, dtype=np.float64))
 
-    def propose(
-        self,
-        model: Any | None,
-        X_done: np.ndarray,
-        acc_done: np.ndarray,
-        lat_done: np.ndarray,
-        X_pending: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
+    def _propose(
+        self, model: Any | None, history: History, k: int, rng: np.random.Generator
     ) -> Proposal:
-        X_done, acc_done, lat_done, X_pending, exclude = self._check_history(
-            X_done, acc_done, lat_done, X_pending, k
-        )
-        k = int(k)
-        if k == 0 or model is None:
+        X_done, exclude = history.X_done, history.exclude
+        if model is None:
             return self._proposal(new_random(self.problem, k, rng, exclude))
         problem = self.problem
 
@@ -114,9 +104,7 @@ class MoSegNASStrategy(Strategy):
 
         seeds = None
         if X_done.shape[0] and self.moea.max_seeds:
-            order, rank, _ = survival_order(
-                np.column_stack([-acc_done, lat_done]), self.moea.max_seeds
-            )
+            order, rank, _ = survival_order(history.F_done, self.moea.max_seeds)
             seeds = X_done[order[rank == 0]]
         result = minimize(
             objectives,
@@ -147,9 +135,9 @@ class MoSegNASStrategy(Strategy):
             acc_pred,
             lat_pred,
             k,
-            acc_done=acc_done,
-            lat_done=lat_done,
+            acc_done=history.acc_done,
+            lat_done=history.lat_done,
             rng=rng,
-            exclude=np.concatenate([X_done, X_pending]),
+            exclude=np.concatenate([X_done, history.X_pending]),
         )
         return Proposal(candidates[chosen], acc_pred[chosen], lat_pred[chosen])

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from segevo.engine.moea import NSGA2
-from segevo.engine.strategies.base import Proposal, Strategy, new_random
+from segevo.engine.strategies.base import History, Proposal, Strategy, new_random
 from segevo.engine.strategies.options import MOEAOptions
 
 __all__ = ["NSGA2Strategy"]
@@ -30,22 +30,10 @@ class NSGA2Strategy(Strategy):
         self.moea = MOEAOptions.parse(moea_options, default_pop_size=40)
         self.options["moea_options"] = self.moea.record()
 
-    def propose(
-        self,
-        model: Any | None,
-        X_done: np.ndarray,
-        acc_done: np.ndarray,
-        lat_done: np.ndarray,
-        X_pending: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
+    def _propose(
+        self, model: Any | None, history: History, k: int, rng: np.random.Generator
     ) -> Proposal:
-        X_done, acc_done, lat_done, X_pending, exclude = self._check_history(
-            X_done, acc_done, lat_done, X_pending, k
-        )
-        k = int(k)
-        if k == 0:
-            return self._proposal(np.zeros((0, self.problem.n_var), np.int64))
+        X_done, exclude = history.X_done, history.exclude
         if X_done.shape[0] < 2:
             return self._proposal(new_random(self.problem, k, rng, exclude))
         algorithm = NSGA2(
@@ -58,7 +46,7 @@ class NSGA2Strategy(Strategy):
             exclude_keys=exclude,
             **self.moea.operators(),
         )
-        algorithm.set_population(X_done, np.column_stack([-acc_done, lat_done]))
+        algorithm.set_population(X_done, history.F_done)
         X = algorithm.ask()
         if X.shape[0] < k:
             more_exclude = np.unique(np.concatenate([exclude, self.problem.codec.keys(X)]))

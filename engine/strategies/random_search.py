@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from segevo.engine.strategies.base import Proposal, Strategy, new_random
+from segevo.engine.strategies.base import History, Proposal, Strategy, new_random
 
 __all__ = ["RandomStrategy"]
 
@@ -16,15 +16,7 @@ class RandomStrategy(Strategy):
 
     name: ClassVar[str] = "random"
 
-    def propose(
-        self,
-        model: Any | None,
-        X_done: np.ndarray,
-        acc_done: np.ndarray,
-        lat_done: np.ndarray,
-        X_pending: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
+    def _propose(
+        self, model: Any | None, history: History, k: int, rng: np.random.Generator
     ) -> Proposal:
-        *_, exclude = self._check_history(X_done, acc_done, lat_done, X_pending, k)
-        return self._proposal(new_random(self.problem, int(k), rng, exclude))
+        return self._proposal(new_random(self.problem, k, rng, history.exclude))

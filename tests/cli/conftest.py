@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_helpers import segevo, write_toml
+from cli_helpers import segevo
+from support import write_toml
 
 # The quick start (no problem named, so `segevo run`'s defaults apply) with every size
 # turned down: a 3-step supernet, a one-repeat latency table, 8 evaluations.

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_helpers import segevo, write_table, write_toml
+from cli_helpers import segevo, write_table
+from support import write_toml
 
 from segevo.cli.display import SearchDisplay, duration
 from segevo.cli.errors import EXIT_UNREACHABLE, explain

@@ -21,7 +21,7 @@ from segevo.engine.run import Coordinator
 from segevo.engine.wire import ConnectionDenied, FrameStream, client_handshake, compute_mac
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import write_table
+from support import write_table
 
 pytestmark = pytest.mark.anyio
 

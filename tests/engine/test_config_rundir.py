@@ -19,7 +19,8 @@ from segevo.engine.server import Server
 from segevo.engine.wire import Endpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import write_config, write_table
+from engine_helpers import write_config
+from support import write_table
 
 
 def test_defaults_and_generations():

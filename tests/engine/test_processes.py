@@ -18,25 +18,19 @@ from segevo.engine.rundir import read_token
 from segevo.engine.wire import parse_endpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import (
+from engine_helpers import segevo, subprocess_env, write_config
+from support import (
+    assert_exactly_once,
     committed_rows,
     endpoint_of,
+    evaluator_args,
     events,
-    segevo,
     stop,
-    subprocess_env,
     wait_for,
-    write_config,
     write_table,
 )
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def _exactly_once(data, budget: int) -> None:
-    assert len(data) == budget
-    assert len(np.unique(data["task_id"])) == budget
-    assert len({tuple(x) for x in data["x"].tolist()}) == budget
 
 
 def _config(tmp_path: Path, radix=(4, 4, 4), **values) -> Path:
@@ -66,18 +60,7 @@ def test_remote_evaluator_attached_mid_run_takes_tasks(tmp_path):
     remote = None
     try:
         wait_for(lambda: committed_rows(run_dir) >= 5, 60, "the first rows")
-        remote = segevo(
-            "evaluator",
-            "--connect",
-            endpoint_of(run_dir),
-            "--token-file",
-            str(run_dir / "token"),
-            "--name",
-            "remote-1",
-            "--give-up-after",
-            "10",
-            log=log,
-        )
+        remote = segevo(*evaluator_args(run_dir, "remote-1", "--give-up-after", "10"), log=log)
         assert run.wait(90) == 0, log.read_text()
         assert remote.wait(30) == 0, log.read_text()
     finally:
@@ -85,7 +68,7 @@ def test_remote_evaluator_attached_mid_run_takes_tasks(tmp_path):
         if remote is not None:
             stop(remote)
     data = open_archive(run_dir)
-    _exactly_once(data, 60)
+    assert_exactly_once(data, 60)
     names = list(data.evaluator_names)
     remote_rows = [i for i, n in enumerate(names) if n.startswith("remote-1@")]
     assert remote_rows, "the remote evaluator took no task"
@@ -111,7 +94,6 @@ def test_killed_evaluator_task_is_requeued_and_archived_once(tmp_path):
     children = [run]
     try:
         endpoint = wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
-        token = str(run_dir / "token")
         # A wrong token is refused for good: exit code 2.
         bad_token = tmp_path / "bad-token"
         bad_token.write_text("not-the-token\n")
@@ -121,16 +103,7 @@ def test_killed_evaluator_task_is_requeued_and_archived_once(tmp_path):
         children.append(intruder)
         assert intruder.wait(30) == 2
         victim = segevo(
-            "evaluator",
-            "--connect",
-            endpoint,
-            "--token-file",
-            token,
-            "--name",
-            "victim",
-            "--prefetch",
-            "3",
-            log=log,
+            *evaluator_args(run_dir, "victim", "--prefetch", "3", endpoint=endpoint), log=log
         )
         children.append(victim)
         held = wait_for(
@@ -144,9 +117,7 @@ def test_killed_evaluator_task_is_requeued_and_archived_once(tmp_path):
         )
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        rescuer = segevo(
-            "evaluator", "--connect", endpoint, "--token-file", token, "--name", "rescuer", log=log
-        )
+        rescuer = segevo(*evaluator_args(run_dir, "rescuer", endpoint=endpoint), log=log)
         children.append(rescuer)
         assert run.wait(90) == 0, log.read_text()
         assert rescuer.wait(30) == 0
@@ -154,7 +125,7 @@ def test_killed_evaluator_task_is_requeued_and_archived_once(tmp_path):
         for child in children:
             stop(child)
     data = open_archive(run_dir)
-    _exactly_once(data, 8)
+    assert_exactly_once(data, 8)
     requeued = [
         e
         for e in events(run_dir)
@@ -188,16 +159,7 @@ def test_resume_after_sigkill_reaches_the_budget_without_duplicates(tmp_path):
     children = [first]
     try:
         endpoint = wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
-        remote = segevo(
-            "evaluator",
-            "--connect",
-            endpoint,
-            "--token-file",
-            str(run_dir / "token"),
-            "--name",
-            "survivor",
-            log=log,
-        )
+        remote = segevo(*evaluator_args(run_dir, "survivor", endpoint=endpoint), log=log)
         children.append(remote)
         wait_for(lambda: committed_rows(run_dir) >= 20, 60, "20 committed rows")
         first.send_signal(signal.SIGKILL)
@@ -214,7 +176,7 @@ def test_resume_after_sigkill_reaches_the_budget_without_duplicates(tmp_path):
         for child in children:
             stop(child)
     data = open_archive(run_dir)
-    _exactly_once(data, 80)
+    assert_exactly_once(data, 80)
     for name in COLUMNS:
         np.testing.assert_array_equal(data[name][: len(killed_at)], killed_at[name], err_msg=name)
     kinds = [e["event"] for e in events(run_dir)]
@@ -289,4 +251,4 @@ def test_reader_process_never_sees_an_uncommitted_row(tmp_path):
         stop(run)
     assert report["last"] == budget
     assert report["distinct_sizes"] >= 3  # it really read while rows were being appended
-    _exactly_once(open_archive(run_dir), budget)
+    assert_exactly_once(open_archive(run_dir), budget)

@@ -15,7 +15,8 @@ from segevo.engine.run import Coordinator
 from segevo.engine.rundir import RunDir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import brute_force_front, write_table
+from engine_helpers import brute_force_front
+from support import write_table
 
 pytestmark = pytest.mark.anyio
 

@@ -39,17 +39,8 @@ from segevo.engine.rundir import read_token
 from segevo.engine.wire import FrameStream, client_handshake, parse_endpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relhelpers import (
-    assert_exactly_once,
-    endpoint_of,
-    events,
-    segevo,
-    slow_config,
-    stop,
-    wait_for,
-    write_config,
-    write_table,
-)
+from relhelpers import segevo, slow_config, write_config, write_table
+from support import assert_exactly_once, endpoint_of, evaluator_args, events, stop, wait_for
 
 
 def _assert_truthful(data, table: Path) -> None:
@@ -91,17 +82,7 @@ def test_killed_and_frozen_evaluator_processes(tmp_path):
 
     def evaluator(name: str, prefetch: int = 1):
         child = segevo(
-            "evaluator",
-            "--connect",
-            endpoint_of(run_dir),
-            "--token-file",
-            str(run_dir / "token"),
-            "--name",
-            name,
-            "--prefetch",
-            str(prefetch),
-            "--give-up-after",
-            "20",
+            *evaluator_args(run_dir, name, "--prefetch", str(prefetch), "--give-up-after", "20"),
             log=log,
         )
         children.append(child)

@@ -43,7 +43,8 @@ from segevo.engine.rundir import RunDir
 from segevo.nets.space import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relhelpers import assert_exactly_once, slow_config, tree_digest, write_table
+from relhelpers import slow_config, tree_digest, write_table
+from support import assert_exactly_once
 
 # ---------------------------------------------------------------------------------------
 # Latency tables

@@ -34,18 +34,8 @@ from segevo.engine.wire import FrameStream, compute_mac, parse_endpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rawwire import connect, frame, handshake, read_message, send_and_expect_refusal
-from relhelpers import (
-    committed_rows,
-    endpoint_of,
-    events,
-    rss_kib,
-    segevo,
-    slow_config,
-    stop,
-    wait_for,
-    write_config,
-    write_table,
-)
+from relhelpers import rss_kib, segevo, slow_config, write_config, write_table
+from support import committed_rows, endpoint_of, evaluator_args, events, stop, wait_for
 
 # benchmarks/reliability_fuzz.py runs this module with many more examples.
 EXAMPLES = int(os.environ.get("SEGEVO_FUZZ_EXAMPLES", "60"))
@@ -197,16 +187,7 @@ def live(tmp_path_factory):
     evaluator = None
     try:
         endpoint = wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
-        evaluator = segevo(
-            "evaluator",
-            "--connect",
-            endpoint,
-            "--token-file",
-            str(run_dir / "token"),
-            "--name",
-            "steady",
-            log=log,
-        )
+        evaluator = segevo(*evaluator_args(run_dir, "steady", endpoint=endpoint), log=log)
         wait_for(lambda: committed_rows(run_dir) >= 10, 60, "the good evaluator's first rows")
         yield Live(run_dir, coordinator, evaluator)
     finally:

@@ -34,7 +34,8 @@ from segevo.engine.wire import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relhelpers import assert_exactly_once, slow_config, write_table
+from relhelpers import slow_config, write_table
+from support import assert_exactly_once
 
 pytestmark = pytest.mark.anyio
 

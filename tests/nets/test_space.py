@@ -367,3 +367,20 @@ def test_registered_space_conformance(name: str) -> None:
     assert space.decode(X[0]).x == tuple(int(v) for v in X[0])
     with pytest.raises(ValueError, match="digits"):
         space.validate(np.zeros(space.n_var + 1, dtype=np.int64))
+
+
+@pytest.mark.parametrize("name", ["r50", "tiny"])
+def test_onehot_without_validation_matches_the_checked_path(name: str) -> None:
+    space = get_space(name)
+    X = np.stack([space.smallest(), space.largest(), *space.sample(50, 3)])
+    np.testing.assert_array_equal(space.onehot(X, validate=False), space.onehot(X))
+    np.testing.assert_array_equal(space.onehot(X[0], validate=False), space.onehot(X[0]))
+    # The shape is still checked; the canonical form is not (that is the caller's promise).
+    with pytest.raises(ValueError, match="digits"):
+        space.onehot(X[:, :-1], validate=False)
+    broken = X[:1].copy()
+    _, _, es = space.stage_digits(0)
+    broken[0, es.stop - 1] = 1  # a layer beyond the stage depth made active
+    if not np.array_equal(space.repair(broken), broken):
+        with pytest.raises(ValueError):
+            space.onehot(broken)

@@ -30,6 +30,7 @@ POINTS = (
     "tasks.staged",  # new tasks made, not yet saved to state.json
     "tasks.saved",  # new tasks saved to state.json, not yet queued
     "refit.running",  # a surrogate refit is being computed in its worker thread
+    "surrogate.checkpoint_written",  # a refit's model file written, latest.json not yet
 )
 """Every crash point the engine defines (a name not listed here is refused)."""
 

@@ -187,6 +187,7 @@ class Coordinator:
             limiter=anyio.CapacityLimiter(1),
             periodic=not config.sync,
             on_event=self.log_event,
+            checkpoint_dir=self.rundir.surrogate_path,
         )
         self.proposer = ProposerActor(
             self,
@@ -526,6 +527,11 @@ class Coordinator:
         try:
             async with AsyncExitStack() as stack:
                 tg = await stack.enter_async_context(anyio.create_task_group())
+                if self.resumed:
+                    # Versions already used, archived or pending, are never handed out again.
+                    used = [int(v) for v in self.mirror.predictor_version]
+                    used += [task.predictor_version for task in self._restored]
+                    await self.surrogate.restore(version_floor=max(used, default=-1))
                 await tg.start(self.archive.run)
                 await tg.start(self.surrogate.run)
                 self.bound = await tg.start(self.server.run)

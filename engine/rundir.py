@@ -10,6 +10,8 @@
       events.jsonl    event log, one JSON object per line
       state.json      RNG state, next task id, pending tasks (written atomically)
       archive.zarr/   the evaluations (segevo.engine.archive)
+      surrogate/      the latest fitted accuracy model and latest.json naming it
+                      (segevo.engine.actors.surrogate), for strategies that fit one
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ class RunDir:
     @property
     def archive_path(self) -> Path:
         return self.path / "archive.zarr"
+
+    @property
+    def surrogate_path(self) -> Path:
+        return self.path / "surrogate"
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod

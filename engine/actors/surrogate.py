@@ -1,10 +1,19 @@
-"""The Surrogate actor: refits the strategy's accuracy model off the event loop, versioned."""
+"""The Surrogate actor: refits the strategy's accuracy model off the event loop, versioned.
+
+With a checkpoint folder (``RUN_DIR/surrogate/``) each refit is also written there, as
+``model-v<version>.npz`` in the strategy's own format, and ``latest.json`` names the newest
+one with the number of archive rows it was fitted on. A resumed run starts from that model
+and its version instead of fitting again before its first proposal; a checkpoint that
+cannot be read is reported and the model is fitted again from the archive.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -13,6 +22,7 @@ from anyio.abc import TaskStatus
 from segevo.engine.actors.archive_actor import ArchiveMirror
 from segevo.engine.actors.signal import Changed
 from segevo.engine.faultpoints import crashpoint
+from segevo.engine.rundir import write_json_atomic
 from segevo.engine.strategies.base import Strategy
 
 log = logging.getLogger("segevo.engine.surrogate")
@@ -40,6 +50,7 @@ class SurrogateActor:
         limiter: anyio.CapacityLimiter,
         periodic: bool = True,
         on_event: Callable[..., None] | None = None,
+        checkpoint_dir: Path | None = None,
     ) -> None:
         self.strategy = strategy
         self.mirror = mirror
@@ -55,6 +66,7 @@ class SurrogateActor:
         self._lock = anyio.Lock()
         self._limiter = limiter
         self._on_event = on_event or (lambda event, **fields: None)
+        self.checkpoint_dir = checkpoint_dir
 
     def rows_committed(self) -> None:
         """The archive grew (called by the coordinator after each commit)."""
@@ -62,6 +74,42 @@ class SurrogateActor:
 
     def _due(self) -> bool:
         return self.mirror.n - self.fitted_rows >= self.refit_every
+
+    async def restore(self, *, version_floor: int = -1) -> bool:
+        """Take the latest checkpoint as the current model (on resume); whether one was taken.
+
+        ``version_floor`` is the highest predictor version the archive already holds: later
+        refits number above it even when no checkpoint can be used.
+        """
+        self.version = max(self.version, version_floor)
+        if self.model_free or self.checkpoint_dir is None:
+            return False
+        latest = self.checkpoint_dir / LATEST
+        if not latest.exists():
+            return False
+        try:
+            record = _read_latest(latest, self.mirror.n)
+            if record["version"] < self.version:
+                # A kill between a refit and its checkpoint: proposals used a newer model.
+                raise ValueError(
+                    f"{latest} names version {record['version']}, older than version "
+                    f"{self.version} that proposals already used"
+                )
+            model = await anyio.to_thread.run_sync(
+                self.strategy.load_model,
+                self.checkpoint_dir / record["file"],
+                limiter=self._limiter,
+            )
+        except (OSError, ValueError) as exc:
+            log.warning("surrogate checkpoint not used, fitting again: %s", exc)
+            self._on_event("surrogate_checkpoint_unusable", error=str(exc))
+            return False
+        self.model = model
+        self.version = max(self.version, record["version"])
+        self.fitted_rows = record["rows"]
+        self._on_event("surrogate_restored", version=self.version, rows=self.fitted_rows)
+        self.changed.notify()
+        return True
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -105,9 +153,74 @@ class SurrogateActor:
                     seconds=round(time.perf_counter() - started, 4),
                 )
             self.changed.notify()
+            if model is not None and self.checkpoint_dir is not None:
+                await self._checkpoint(model, self.version, n)
+
+    async def _checkpoint(self, model: Any, version: int, rows: int) -> None:
+        assert self.checkpoint_dir is not None
+        try:
+            await anyio.to_thread.run_sync(
+                _save_checkpoint,
+                self.strategy,
+                model,
+                self.checkpoint_dir,
+                version,
+                rows,
+                limiter=self._limiter,
+                abandon_on_cancel=True,
+            )
+        except Exception as exc:
+            # The model is still in use; only a resume would have to fit it again.
+            log.exception("writing the surrogate checkpoint v%d failed", version)
+            self._on_event(
+                "surrogate_checkpoint_failed", version=version, error=f"{type(exc).__name__}: {exc}"
+            )
 
 
 def _fit(strategy: Strategy, X: Any, acc: Any) -> Any:
     """``strategy.fit_model`` in a worker thread (with the crash point for fault tests)."""
     crashpoint("refit.running")
     return strategy.fit_model(X, acc)
+
+
+LATEST = "latest.json"
+
+
+def _save_checkpoint(strategy: Strategy, model: Any, folder: Path, version: int, rows: int) -> None:
+    """Write the model, point ``latest.json`` at it, then drop the older model files.
+
+    In that order a crash at any point leaves ``latest.json`` naming a complete file.
+    """
+    folder.mkdir(exist_ok=True)
+    written = strategy.save_model(model, folder / f"model-v{version:06d}")
+    if written is None:
+        return
+    crashpoint("surrogate.checkpoint_written")
+    write_json_atomic(
+        folder / LATEST,
+        {"version": version, "rows": rows, "file": written.name, "saved": time.time()},
+    )
+    for old in folder.glob("model-v*"):
+        if old.name != written.name:
+            old.unlink(missing_ok=True)
+
+
+def _read_latest(path: Path, committed_rows: int) -> dict[str, Any]:
+    """``latest.json``, checked: ValueError names what is wrong with it."""
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    version, rows, name = record.get("version"), record.get("rows"), record.get("file")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path}: 'version' must be an integer >= 1, got {version!r}")
+    if not isinstance(rows, int) or not 0 <= rows <= committed_rows:
+        raise ValueError(
+            f"{path}: 'rows' must be an integer in 0..{committed_rows} (the archive's committed "
+            f"rows), got {rows!r}"
+        )
+    if not isinstance(name, str) or Path(name).name != name or not name.startswith("model-v"):
+        raise ValueError(f"{path}: 'file' must name a model-v* file in that folder, got {name!r}")
+    return {"version": version, "rows": rows, "file": name}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -132,6 +133,18 @@ class Strategy(ABC):
     def fit_model(self, X: np.ndarray, acc: np.ndarray) -> Any | None:
         """A fitted accuracy model for ``propose``, or None for model-free strategies."""
         return None
+
+    def save_model(self, model: Any, path: Path) -> Path | None:
+        """Write a model from :meth:`fit_model` to ``path`` for a later resume.
+
+        Returns the file written, or None when the strategy keeps no checkpoints (then a
+        resumed run fits its model again from the archive).
+        """
+        return None
+
+    def load_model(self, path: Path) -> Any:
+        """A model written by :meth:`save_model`; ValueError when ``path`` cannot be used."""
+        raise ValueError(f"strategy {self.name!r} keeps no model checkpoints")
 
     def propose(
         self,

@@ -8,6 +8,7 @@ architectures (default: the hierarchical K-S pre-screening, Algorithm 4).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -90,6 +91,24 @@ class MoSegNASStrategy(Strategy):
             return None
         seed = (self.seed * 1_000_003 + X.shape[0]) % (2**31 - 1)
         return self._new_surrogate(seed).fit(X, np.asarray(acc, dtype=np.float64))
+
+    def save_model(self, model: Any, path: Path) -> Path | None:
+        """The surrogate's own file format (numpy arrays and JSON; no pickle)."""
+        return Path(model.save(path))
+
+    def load_model(self, path: Path) -> Any:
+        """A surrogate saved by :meth:`save_model`, checked against this strategy's settings."""
+        from segevo.surrogates import load_surrogate
+
+        model = load_surrogate(path, space=self.problem.space)
+        if model.name != self.surrogate:
+            raise ValueError(f"{path} holds a {model.name!r} surrogate, not {self.surrogate!r}")
+        if not (
+            np.array_equal(model.lower, self.problem.lower)
+            and np.array_equal(model.upper, self.problem.upper)
+        ):
+            raise ValueError(f"{path} was fitted on other bounds than this problem's")
+        return model
 
     def _propose(
         self, model: Any | None, history: History, k: int, rng: np.random.Generator

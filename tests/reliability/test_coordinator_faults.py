@@ -4,8 +4,9 @@ One search is killed again and again: by the engine's deterministic crash points
 (``SEGEVO_CRASH_AT``, see segevo.engine.faultpoints) in the middle of an archive append,
 between the data and the commit, between the commit and the state save, while the state
 file is being replaced, during a proposal, between making tasks and saving them, during a
-surrogate refit, and by SIGKILLs at random times from outside. After each kill the
-archive's committed rows must all be readable and unchanged, and ``segevo run --resume``
+surrogate refit, between a refit's model file and the checkpoint record naming it, and by
+SIGKILLs at random times from outside. After each kill the archive's committed rows must
+all be readable and unchanged, and ``segevo run --resume``
 must carry on. For the first phases the only evaluator is a separate ``segevo evaluator``
 process, so the run progresses only if it reconnects by itself to each resumed
 coordinator; later phases add a local evaluator (``--evaluators 1``) so that each
@@ -52,6 +53,7 @@ CRASHES = [
     "proposal.running:2",
     "archive.before_commit:3",
     "refit.running:2",
+    "surrogate.checkpoint_written:2",
     "archive.after_commit:3",
     "tasks.staged:2",
     "state.before_rename:5",

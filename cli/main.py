@@ -65,6 +65,7 @@ def main(debug: bool) -> None:
 
 def _register() -> None:
     from segevo.cli.archive_commands import archive_group, pick_command
+    from segevo.cli.dashboard_commands import dashboard_command
     from segevo.cli.lut_commands import lut_group
     from segevo.cli.network_commands import export_command, train_command
     from segevo.cli.search import run_command
@@ -81,6 +82,7 @@ def _register() -> None:
         pick_command,
         export_command,
         train_command,
+        dashboard_command,
     ):
         main.add_command(command)
 

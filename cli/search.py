@@ -57,8 +57,28 @@ PICKS = 5
 )
 @click.option("--strategy", help="mosegnas (default), nsga2 or random")
 @click.option("--prescreen", help="hierarchical (default), survival, hv, latency or random")
-@click.option("--surrogate", help="accuracy predictor (default ranknet)")
+@click.option("--surrogate", help="accuracy predictor (default auto; the paper's: ranknet)")
+@click.option(
+    "--max-staleness",
+    type=int,
+    help="steady state: results a model may lack when it proposes (default 8)",
+)
 @click.option("--lease", "lease_s", type=float, help="task lease in seconds")
+@click.option(
+    "--dashboard",
+    metavar="[HOST:]PORT",
+    help="serve the live web dashboard there (read-only; port 0: any free port)",
+)
+@click.option(
+    "--table-columns",
+    metavar="ACC,COST",
+    help="table problems: the accuracy and cost columns (default acc,lat_ms)",
+)
+@click.option(
+    "--table-noise",
+    metavar="COL1,COL2,...",
+    help="table problems: each evaluation returns one of these accuracy columns at random",
+)
 @problem_flag_options
 @click.option("-v", "--verbose", count=True)
 def run_command(
@@ -76,7 +96,11 @@ def run_command(
     strategy: str | None,
     prescreen: str | None,
     surrogate: str | None,
+    max_staleness: int | None,
     lease_s: float | None,
+    dashboard: str | None,
+    table_columns: str | None,
+    table_noise: str | None,
     verbose: int,
     **flags: Any,
 ) -> None:
@@ -91,7 +115,11 @@ def run_command(
     from segevo.engine.run import Coordinator
 
     setup_logging(verbose)
-    options: dict[str, Any] = {"handle_signals": True, "progress_interval_s": 0.5}
+    options: dict[str, Any] = {
+        "handle_signals": True,
+        "progress_interval_s": 0.5,
+        "dashboard": _dashboard_address(dashboard),
+    }
     if resume is not None:
         target = Path(resume) if resume else run_dir
         if target is None:
@@ -107,7 +135,10 @@ def run_command(
             "strategy": strategy,
             "prescreen": prescreen,
             "surrogate": surrogate,
+            "max_staleness": max_staleness,
             "lease": lease_s,
+            "table_columns": table_columns,
+            "table_noise": table_noise,
             **flags,
         }
         ignored = sorted(k for k, v in given.items() if v is not None)
@@ -132,9 +163,11 @@ def run_command(
             "strategy": strategy,
             "prescreen": prescreen,
             "surrogate": surrogate,
+            "max_staleness": max_staleness,
             "lease_s": lease_s,
         }
         config = resolve_run_config(config_file, overrides, flags)
+        config = _with_table_options(config, table_columns, table_noise)
         target = run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         config = prepare_run_config(config)
         display = SearchDisplay(target)
@@ -154,6 +187,42 @@ def run_command(
     finish_process(0 if summary.finished else 3)
 
 
+def _with_table_options(config: Any, columns: str | None, noise: str | None) -> Any:
+    """``--table-columns``/``--table-noise`` as the table problem's ``columns``/``noise``."""
+    if columns is None and noise is None:
+        return config
+    if not config.problem.startswith("table:"):
+        used = " and ".join(
+            n for n, v in (("--table-columns", columns), ("--table-noise", noise)) if v is not None
+        )
+        raise click.UsageError(f"{used} apply to table:PATH.csv problems, not {config.problem!r}")
+    options = dict(config.problem_options)
+    if columns is not None:
+        names = [n.strip() for n in columns.split(",") if n.strip()]
+        if len(names) != 2:
+            raise click.UsageError(f"--table-columns takes ACC,COST, got {columns!r}")
+        options["columns"] = names
+    if noise is not None:
+        names = [n.strip() for n in noise.split(",") if n.strip()]
+        if not names:
+            raise click.UsageError(f"--table-noise takes COL1,COL2,..., got {noise!r}")
+        options["noise"] = names
+    return config.replace(problem_options=options)
+
+
+def _dashboard_address(text: str | None) -> str | None:
+    """``--dashboard``, checked before the run starts."""
+    if text is None:
+        return None
+    from segevo.engine.dashboard.serve import parse_address
+
+    try:
+        parse_address(text)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return text
+
+
 def _announcing(coordinator: Any, display: SearchDisplay) -> Any:
     """The progress callback, which first says where evaluators can attach."""
     announced = False
@@ -166,6 +235,8 @@ def _announcing(coordinator: Any, display: SearchDisplay) -> Any:
                 f"listening on {coordinator.bound}; add evaluators with: segevo evaluator "
                 f"--connect {coordinator.bound} --token-file {coordinator.rundir.token_path}"
             )
+            if getattr(coordinator, "dashboard_url", None):
+                display.message(f"dashboard: {coordinator.dashboard_url}")
         display(status)
 
     return progress

@@ -44,15 +44,19 @@ class RunConfig:
     """``mosegnas`` (the paper), ``nsga2`` or ``random`` (segevo.engine.strategies)."""
     prescreen: str = "hierarchical"
     """Pre-screening: ``hierarchical`` (Algorithm 4), ``survival``, ``hv``, ``latency``, ``random``."""
-    surrogate: str = "ranknet"
-    """Accuracy predictor (a name from segevo.surrogates)."""
+    surrogate: str = "auto"
+    """Accuracy predictor (a name from segevo.surrogates); ``auto``: the cross-validated
+    ensemble of segevo.surrogates.auto, chosen on the public tables (docs/benchmarks.md)."""
     surrogate_options: dict[str, Any] = field(default_factory=dict)
     moea_options: dict[str, Any] = field(default_factory=dict)
     """NSGA-II settings for the proposals: pop_size, n_gen, max_seeds, operators."""
     refit_every: int = 4
     """Refit the surrogate after this many new results (steady state)."""
+    max_staleness: int = 8
+    """Steady state: a proposal (and the feeding of its candidates) may use a model that lacks
+    at most this many finished results; past it a free evaluator waits for the next refit."""
     low_water: int = 0
-    """Ask for a proposal when fewer tasks are queued; 0: 2 per connected evaluator."""
+    """Move candidates into the queue when fewer tasks are queued; 0: 2 per evaluator."""
     lease_s: float = 60.0
     heartbeat_s: float = 10.0
     task_timeout_s: float = 0.0
@@ -95,6 +99,7 @@ _INT_FIELDS = {
     "seed": 0,
     "refit_every": 1,
     "low_water": 0,
+    "max_staleness": 0,
     "max_attempts": 1,
     "max_frame": 1 << 16,  # every message a peer may send must fit (wire.PEER_MAX_FRAME)
     "max_connections": 1,

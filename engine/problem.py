@@ -144,6 +144,8 @@ class Problem(ABC):
     lower: np.ndarray
     upper: np.ndarray
     space: Any = None
+    digit_kinds: list[str] | None = None
+    """Optional: ``"categorical"`` or ``"ordinal"`` per variable, None when unknown."""
 
     @property
     def n_var(self) -> int:
@@ -157,6 +159,20 @@ class Problem(ABC):
             codec = ArchitectureCodec(self.lower, self.upper)
             self.__dict__["_codec"] = codec
         return codec
+
+    @property
+    def capacity(self) -> int:
+        """Number of distinct architectures the problem can produce: the box's size here;
+        a finite candidate pool (a sparse table) overrides it with the pool's size."""
+        return self.codec.size
+
+    def enumerate_architectures(self, limit: int) -> np.ndarray | None:
+        """Every distinct architecture (repaired, ``[m, n_var]``) when the box holds at most
+        ``limit``; None when it holds more. A candidate pool overrides this with its rows."""
+        if self.codec.size > limit:
+            return None
+        X = self.repair(self.codec.decode(np.arange(self.codec.size, dtype=np.int64)))
+        return np.unique(X, axis=0)
 
     def repair(self, X: np.ndarray) -> np.ndarray:
         """Canonical form of each row: here rounded and clipped into the bounds.

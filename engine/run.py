@@ -38,6 +38,7 @@ from segevo.engine.actors.proposer import ProposerActor
 from segevo.engine.actors.surrogate import SurrogateActor
 from segevo.engine.archive import ArchiveWriter, open_archive
 from segevo.engine.config import RunConfig
+from segevo.engine.dashboard import run_dashboard
 from segevo.engine.faultpoints import crashpoint
 from segevo.engine.problem import Problem, load_problem
 from segevo.engine.rundir import RunDir, RunDirError
@@ -89,6 +90,7 @@ class Coordinator:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         progress_interval_s: float = 1.0,
         handle_signals: bool = False,
+        dashboard: str | None = None,
     ) -> None:
         self.rundir = rundir
         self.config = config
@@ -108,17 +110,19 @@ class Coordinator:
         self._evaluations_at_start = 0
         self._prepared = False
         self.bound: Endpoint | None = None
+        self.dashboard = dashboard  # [HOST:]PORT of the read-only web dashboard, or None
+        self.dashboard_url: str | None = None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def create(cls, config: RunConfig, run_dir: str | Path, **options: Any) -> Coordinator:
         """A new run in a new (or empty) run directory."""
         problem = load_problem(config.problem, **config.problem_options)
-        size = problem.codec.size
+        size = problem.capacity
         if config.evaluations > size:
             raise ValueError(
-                f"evaluations ({config.evaluations}) exceeds the {size} architectures the "
-                "problem's bounds hold"
+                f"evaluations ({config.evaluations}) exceeds the {size} distinct architectures "
+                f"problem {config.problem!r} can produce"
             )
         if config.hv_reference is None:
             config = config.replace(hv_reference=list(default_hv_reference(problem)))
@@ -188,6 +192,7 @@ class Coordinator:
             periodic=not config.sync,
             on_event=self.log_event,
             checkpoint_dir=self.rundir.surrogate_path,
+            changed=self.changed,
         )
         self.proposer = ProposerActor(
             self,
@@ -198,6 +203,7 @@ class Coordinator:
             batch=config.batch,
             sync=config.sync,
             low_water=config.low_water,
+            max_staleness=config.max_staleness,
             limiter=anyio.CapacityLimiter(1),
             on_event=self.log_event,
         )
@@ -289,6 +295,10 @@ class Coordinator:
     def unfinished(self) -> int:
         """Tasks created but not archived yet (staged, queued, leased, being written)."""
         return len(self.staged) + self.dispatcher.pending + len(self.archive.uncommitted)
+
+    def finished(self) -> int:
+        """Results accepted so far (archived, or accepted and being written)."""
+        return self.mirror.n + len(self.archive.uncommitted)
 
     def budget_left(self) -> int:
         return self.config.evaluations - self.mirror.n - self.unfinished()
@@ -439,6 +449,8 @@ class Coordinator:
             "generation": self.generation,
             "proposals": self.proposer.proposals,
             "proposing": self.proposer.busy,
+            "candidates": self.proposer.candidates.left if self.proposer.candidates else 0,
+            "staleness_waits": self.proposer.waits,
             "abandoned": len(self.dispatcher.abandoned),
             "refused_connections": self.server.refused,
             "archive_appends": self.archive.appends,
@@ -537,6 +549,7 @@ class Coordinator:
                 self.bound = await tg.start(self.server.run)
                 self.rundir.write_endpoint(self.bound)
                 self.log_event("listening", endpoint=str(self.bound))
+                self.dashboard_url = await tg.start(run_dashboard, self, self.dashboard)
                 await self._seed_tasks()
                 # The producers of work live in their own group, stopped before the drain.
                 async with anyio.create_task_group() as work:

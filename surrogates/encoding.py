@@ -117,3 +117,102 @@ class OneHotEncoder:
         rows = np.repeat(np.arange(X.shape[0]), self.n_var)
         features[rows, self.column_indices(X).ravel()] = 1.0
         return features
+
+
+DIGIT_KINDS = ("categorical", "ordinal", "both")
+#: Boxes of at most this many values get a one-hot block beside their ordinal column when no
+#: kind is declared. Measured on the tables of docs/benchmarks.md (all boxes there hold 2..5
+#: values): ordinal + one-hot beat one-hot alone for kernel models; wider boxes (channel
+#: counts, say) carry their information in the order, and a one-hot block of 12+ columns
+#: per digit only dilutes the distance.
+ONEHOT_MAX_VALUES = 8
+
+
+def resolve_digit_kinds(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    digit_kinds: Any = None,
+    *,
+    space: Any = None,
+    onehot_max: int = ONEHOT_MAX_VALUES,
+) -> list[str]:
+    """One kind per digit: ``digit_kinds`` if given, else ``space.digit_kinds``, else by box size.
+
+    A single kind (a string) applies to every digit. Without a declaration a digit is
+    ``"both"`` when its box holds at most ``onehot_max`` values and ``"ordinal"`` otherwise.
+    """
+    n_var = int(lower.size)
+    if digit_kinds is None and space is not None:
+        digit_kinds = getattr(space, "digit_kinds", None)
+    if digit_kinds is None:
+        sizes = upper - lower + 1
+        return ["both" if int(s) <= onehot_max else "ordinal" for s in sizes]
+    kinds = [digit_kinds] * n_var if isinstance(digit_kinds, str) else list(digit_kinds)
+    if len(kinds) != n_var:
+        raise ValueError(f"digit_kinds must give one kind per digit ({n_var}), got {len(kinds)}")
+    bad = [k for k in kinds if k not in DIGIT_KINDS]
+    if bad:
+        raise ValueError(f"unknown digit kind(s) {bad}; allowed: {list(DIGIT_KINDS)}")
+    return [str(k) for k in kinds]
+
+
+class MixedEncoder(OneHotEncoder):
+    """One-hot blocks for categorical digits plus an ordinal column for ordinal ones.
+
+    Columns: first the one-hot part (bounds blocks of the digits whose kind is
+    ``categorical`` or ``both``, in digit order; with a space, the whole of
+    ``space.onehot(X)``, inactive layers as zero blocks), then one column
+    ``(x - lower) / (upper - lower)`` (0 for a one-value box) for each digit whose kind is
+    ``ordinal`` or ``both``, in digit order. With a space the kinds only choose the ordinal
+    columns: the space's one-hot encoding is kept whole.
+    """
+
+    def __init__(
+        self,
+        lower: Any,
+        upper: Any,
+        space: OneHotSpace | None = None,
+        digit_kinds: Any = None,
+        *,
+        onehot_max: int = ONEHOT_MAX_VALUES,
+    ) -> None:
+        super().__init__(lower, upper, space)
+        self.digit_kinds = resolve_digit_kinds(
+            self.lower, self.upper, digit_kinds, space=space, onehot_max=onehot_max
+        )
+        self.onehot_digits = np.array(
+            [k in ("categorical", "both") for k in self.digit_kinds], dtype=bool
+        )
+        self.ordinal_digits = np.flatnonzero([k in ("ordinal", "both") for k in self.digit_kinds])
+        sizes = self.upper - self.lower + 1
+        hot_sizes = np.where(self.onehot_digits, sizes, 0)
+        self._hot_offsets = np.concatenate([[0], np.cumsum(hot_sizes)[:-1]]).astype(np.int64)
+        self._hot_features = int(hot_sizes.sum())
+        span = (self.upper - self.lower)[self.ordinal_digits]
+        self._ordinal_scale = 1.0 / np.maximum(span, 1).astype(np.float64)
+        if space is None:
+            self._n_features = self._hot_features + int(self.ordinal_digits.size)
+
+    @property
+    def n_features(self) -> int:
+        if self._n_features is None:
+            probe = self.space.onehot(self.lower[None, :])  # type: ignore[union-attr]
+            self._n_features = int(np.asarray(probe).shape[1]) + int(self.ordinal_digits.size)
+        return self._n_features
+
+    def ordinal(self, X: np.ndarray) -> np.ndarray:
+        """The ordinal columns of an already validated matrix, float32 ``[n, n_ordinal]``."""
+        d = self.ordinal_digits
+        return ((X[:, d] - self.lower[d]) * self._ordinal_scale).astype(np.float32)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.space is not None:
+            hot = super().transform(X)
+        else:
+            hot = np.zeros((X.shape[0], self._hot_features), dtype=np.float32)
+            digits = np.flatnonzero(self.onehot_digits)
+            if digits.size:
+                cols = X[:, digits] - self.lower[digits] + self._hot_offsets[digits]
+                rows = np.repeat(np.arange(X.shape[0]), digits.size)
+                hot[rows, cols.ravel()] = 1.0
+        return np.hstack([hot, self.ordinal(X)])

@@ -21,6 +21,7 @@ _BUILTIN: dict[str, str] = {
     "gb": "gradient_boosting:GradientBoostingSurrogate",
     "rf": "random_forest:RandomForestSurrogate",
     "mlp": "mlp:MLPSurrogate",
+    "auto": "auto:AutoSurrogate",
 }
 _REGISTERED: dict[str, type[Surrogate]] = {}
 
@@ -65,20 +66,28 @@ def make_surrogate(
     seed: int = 0,
     space: OneHotSpace | None = None,
     device: str = "cpu",
+    digit_kinds: Any = None,
     **options: Any,
 ) -> Surrogate:
     """A new, unfitted surrogate.
 
     Args:
         name: one of :func:`available_surrogates` (``ranknet``, ``rbf``, ``kriging``, ``svr``,
-            ``dt``, ``gb``, ``rf``, ``mlp`` and any registered plugin).
+            ``dt``, ``gb``, ``rf``, ``mlp``, ``auto`` (the default predictor) and any registered plugin).
         lower, upper: per-variable integer bounds; may be omitted when ``space`` is given.
         seed: makes fitting deterministic.
         space: a search space whose ``onehot(X)`` gives the features (inactive layers as
             zero blocks); without one, features are one block per digit from the bounds.
         device: ``cpu`` or ``cuda[:i]``; only RankNet uses a GPU, the others run on the CPU.
+        digit_kinds: what each digit is, ``"categorical"``/``"ordinal"``/``"both"`` per digit
+            (or one string for all), e.g. declared by a table. Passed on as the surrogate's
+            ``digit_kinds`` option when it has one (``auto``); surrogates that only one-hot
+            encode ignore it. None: the surrogate decides from the bounds (and
+            ``space.digit_kinds`` if the space has that attribute).
         **options: keyword-only options of that surrogate (see its ``OPTIONS``); an unknown
             name or a bad value raises ``ValueError``.
     """
     cls = surrogate_class(name)
+    if digit_kinds is not None and "digit_kinds" in cls.OPTIONS:
+        options.setdefault("digit_kinds", digit_kinds)
     return cls(lower, upper, seed=seed, space=space, device=device, **options)

@@ -51,6 +51,7 @@ class SurrogateActor:
         periodic: bool = True,
         on_event: Callable[..., None] | None = None,
         checkpoint_dir: Path | None = None,
+        changed: Changed | None = None,
     ) -> None:
         self.strategy = strategy
         self.mirror = mirror
@@ -60,8 +61,13 @@ class SurrogateActor:
         self.model: Any | None = None
         self.version = -1
         self.fitted_rows = 0
+        self.model_rows = 0
+        """Archive rows the current model was fitted on (its staleness is measured from it)."""
+        self.fit_s = 0.0
+        """Moving average of one refit's wall time."""
         self.fits = 0
-        self.changed = Changed()
+        # Shared with the coordinator when given, so that one wait sees new models and new rows.
+        self.changed = changed if changed is not None else Changed()
         self._rows = Changed()
         self._lock = anyio.Lock()
         self._limiter = limiter
@@ -107,6 +113,7 @@ class SurrogateActor:
         self.model = model
         self.version = max(self.version, record["version"])
         self.fitted_rows = record["rows"]
+        self.model_rows = record["rows"]
         self._on_event("surrogate_restored", version=self.version, rows=self.fitted_rows)
         self.changed.notify()
         return True
@@ -142,16 +149,14 @@ class SurrogateActor:
                 self.fitted_rows = n
                 return
             self.fitted_rows = n
+            elapsed = time.perf_counter() - started
+            self.fit_s = elapsed if self.fits == 0 else 0.7 * self.fit_s + 0.3 * elapsed
             self.fits += 1
             if model is not None:
                 self.model = model
+                self.model_rows = n
                 self.version = max(self.version, 0) + 1
-                self._on_event(
-                    "refit",
-                    version=self.version,
-                    rows=n,
-                    seconds=round(time.perf_counter() - started, 4),
-                )
+                self._on_event("refit", version=self.version, rows=n, seconds=round(elapsed, 4))
             self.changed.notify()
             if model is not None and self.checkpoint_dir is not None:
                 await self._checkpoint(model, self.version, n)

@@ -3,7 +3,7 @@
 Interface (every method is pure and thread-safe, so the engine may run it through
 ``anyio.to_thread``; randomness only from the ``rng`` passed in)::
 
-    strategy = make_strategy(name, problem, *, seed=0, surrogate="ranknet",
+    strategy = make_strategy(name, problem, *, seed=0, surrogate="auto",
                              prescreen="hierarchical", surrogate_options=None,
                              moea_options=None)
     X0 = strategy.initial(n, rng)                  # int64 [<=n, n_var]
@@ -73,7 +73,7 @@ def make_strategy(
     problem: Problem,
     *,
     seed: int = 0,
-    surrogate: str = "ranknet",
+    surrogate: str = "auto",
     prescreen: str = "hierarchical",
     surrogate_options: dict[str, Any] | None = None,
     moea_options: dict[str, Any] | None = None,

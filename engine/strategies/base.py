@@ -115,6 +115,9 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = ""
+    adaptive: ClassVar[bool] = True
+    """Whether proposals depend on the results so far (False: the engine never waits for a
+    model or for results before asking for more, e.g. random search)."""
 
     def __init__(self, problem: Problem, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:

@@ -1,6 +1,6 @@
 """``mosegnas``: the paper's loop body (Algorithm 1, lines 9-13) as a steady-state proposer.
 
-``fit_model`` fits the chosen surrogate (default RankNet) on every evaluated architecture.
+``fit_model`` fits the chosen surrogate (default ``auto``; the paper's RankNet is ``ranknet``) on every evaluated architecture.
 ``propose`` runs NSGA-II on predicted accuracy and predicted latency, its population seeded
 with the evaluated front, then pre-screens the final population down to ``k`` new
 architectures (default: the hierarchical K-S pre-screening, Algorithm 4).
@@ -20,6 +20,9 @@ from segevo.engine.strategies.base import History, Proposal, Strategy, new_rando
 from segevo.engine.strategies.options import MOEAOptions
 
 __all__ = ["MoSegNASStrategy"]
+
+# Pre-screens whose result is already in order of preference (the others choose a set).
+_RANKED_PRESCREENS = frozenset({"survival", "hv"})
 
 
 def _surrogate_factory() -> Any:
@@ -45,7 +48,7 @@ class MoSegNASStrategy(Strategy):
         problem: Problem,
         *,
         seed: int = 0,
-        surrogate: str = "ranknet",
+        surrogate: str = "auto",
         surrogate_options: dict[str, Any] | None = None,
         prescreen: str = "hierarchical",
         moea_options: dict[str, Any] | None = None,
@@ -77,6 +80,7 @@ class MoSegNASStrategy(Strategy):
             self.problem.upper,
             seed=seed,
             space=self.problem.space,
+            digit_kinds=getattr(self.problem, "digit_kinds", None),
             **self.surrogate_options,
         )
 
@@ -121,6 +125,14 @@ class MoSegNASStrategy(Strategy):
         def objectives(X: np.ndarray) -> np.ndarray:
             return np.column_stack([-model.predict(X), problem.latency(X)])
 
+        candidates = self._enumerated_candidates(exclude)
+        if candidates is not None:
+            acc_pred, lat_pred = model.predict(candidates), problem.latency(candidates)
+            n = max(self.moea.pop_size, k)
+            order, _, _ = survival_order(np.column_stack([-acc_pred, lat_pred]), n)
+            return self._prescreened(
+                candidates[order], acc_pred[order], lat_pred[order], history, k, rng
+            )
         seeds = None
         if X_done.shape[0] and self.moea.max_seeds:
             order, rank, _ = survival_order(history.F_done, self.moea.max_seeds)
@@ -148,6 +160,33 @@ class MoSegNASStrategy(Strategy):
                 candidates = np.concatenate([candidates, extra])
                 acc_pred = np.concatenate([acc_pred, model.predict(extra)])
                 lat_pred = np.concatenate([lat_pred, problem.latency(extra)])
+        return self._prescreened(candidates, acc_pred, lat_pred, history, k, rng)
+
+    def _enumerated_candidates(self, exclude: np.ndarray) -> np.ndarray | None:
+        """Every architecture not yet evaluated or pending, when there are few enough to
+        score them all (``moea_options.exhaustive``); None otherwise."""
+        if not self.moea.exhaustive:
+            return None
+        if "_all" not in self.__dict__:
+            # Idempotent, so a race between proposal threads only costs a second listing.
+            self.__dict__["_all"] = self.problem.enumerate_architectures(self.moea.exhaustive)
+        every = self.__dict__["_all"]
+        if every is None:
+            return None
+        return every[~np.isin(self.problem.codec.keys(every), exclude)]
+
+    def _prescreened(
+        self,
+        candidates: np.ndarray,
+        acc_pred: np.ndarray,
+        lat_pred: np.ndarray,
+        history: History,
+        k: int,
+        rng: np.random.Generator,
+    ) -> Proposal:
+        X_done = history.X_done
+        if candidates.shape[0] <= k:
+            return Proposal(candidates, acc_pred, lat_pred)
         chosen = prescreen(
             self.prescreen,
             candidates,
@@ -159,4 +198,8 @@ class MoSegNASStrategy(Strategy):
             rng=rng,
             exclude=np.concatenate([X_done, history.X_pending]),
         )
+        if self.prescreen not in _RANKED_PRESCREENS:
+            # A subset pre-screen returns a set; the engine feeds a proposal best first, so a
+            # random order makes every prefix a spread-out sample of that set.
+            chosen = chosen[rng.permutation(chosen.size)]
         return Proposal(candidates[chosen], acc_pred[chosen], lat_pred[chosen])

@@ -15,6 +15,7 @@ class RandomStrategy(Strategy):
     """Proposes distinct random architectures, none evaluated or pending."""
 
     name: ClassVar[str] = "random"
+    adaptive: ClassVar[bool] = False
 
     def _propose(
         self, model: Any | None, history: History, k: int, rng: np.random.Generator

@@ -147,15 +147,16 @@ def test_table_missing_combination_names_an_example(tmp_path: Path) -> None:
     rows = [([a, b], 0.5, 1.0) for a in range(3) for b in range(2) if (a, b) != (1, 1)]
     path = write_table(tmp_path / "gap.csv", rows)
     with pytest.raises(ValueError, match=r"missing e\.g\. x = \[1, 1\]"):
-        load_problem(f"table:{path}")
+        load_problem(f"table:{path}", complete=True)
+    assert load_problem(f"table:{path}").capacity == 5  # without complete=True: a pool
 
 
 def test_table_given_bounds_select_a_complete_sub_box(tmp_path: Path) -> None:
     rows = [([a, b], 0.1 * a, 1.0 + b) for a in range(3) for b in range(3) if (a, b) != (2, 2)]
     path = write_table(tmp_path / "sub.csv", rows)
     with pytest.raises(ValueError, match="missing"):
-        load_problem(f"table:{path}")
-    p = load_problem(f"table:{path}", lower=[0, 0], upper=[1, 2])
+        load_problem(f"table:{path}", complete=True)
+    p = load_problem(f"table:{path}", lower=[0, 0], upper=[1, 2], complete=True)
     assert p.size == 6
     assert load_problem(p.spec()).size == 6
 

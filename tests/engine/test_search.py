@@ -214,7 +214,7 @@ def test_a_used_run_directory_is_refused(tmp_path):
 def test_a_budget_larger_than_the_space_is_refused(tmp_path):
     write_table(tmp_path / "t.csv", (2, 3))
     config = RunConfig(problem=f"table:{tmp_path / 't.csv'}", evaluations=7, initial=2)
-    with pytest.raises(ValueError, match=r"evaluations \(7\) exceeds the 6 architectures"):
+    with pytest.raises(ValueError, match=r"evaluations \(7\) exceeds the 6 distinct architectures"):
         Coordinator.create(config, tmp_path / "run")
 
 

@@ -157,3 +157,34 @@ def test_mosegnas_beats_random_search(problem: SyntheticProblem) -> None:
     ours = np.mean([_search_hv("mosegnas", problem, s, 60) for s in seeds])
     baseline = np.mean([_search_hv("random", problem, s, 60) for s in seeds])
     assert ours > baseline
+
+
+def _predicted_front_keys(strategy, model, problem, X_all, exclude_rows):
+    # Brute force: every architecture not excluded, scored by the model, non-dominated ones.
+    taken = {tuple(x) for x in exclude_rows.tolist()}
+    rest = np.array([x for x in X_all.tolist() if tuple(x) not in taken])
+    acc, lat = model.predict(rest), problem.latency(rest)
+    front = [
+        i
+        for i in range(len(rest))
+        if not np.any((acc >= acc[i]) & (lat <= lat[i]) & ((acc > acc[i]) | (lat < lat[i])))
+    ]
+    return {tuple(x) for x in rest[front].tolist()}
+
+
+def test_a_small_space_is_scored_exhaustively(problem: SyntheticProblem) -> None:
+    # 4**5 = 1024 architectures: under the default limit, so the proposal is the exact
+    # predicted front of everything not yet evaluated, best first.
+    strategy = _strategy("mosegnas", problem, prescreen="survival")
+    X = strategy.initial(40, np.random.default_rng(3))
+    done, pending = X[:30], X[30:]
+    acc, lat = problem.accuracy(done), problem.latency(done)
+    model = strategy.fit_model(done, acc)
+    front = _predicted_front_keys(strategy, model, problem, problem.architectures(), X)
+    k = min(4, len(front))
+    proposal = strategy.propose(model, done, acc, lat, pending, k, np.random.default_rng(0))
+    assert len(proposal) == k and {tuple(x) for x in proposal.X.tolist()} <= front
+    off = _strategy("mosegnas", problem, prescreen="survival", moea_options={"exhaustive": 0})
+    assert off.moea.exhaustive == 0
+    with pytest.raises(ValueError, match="exhaustive"):
+        _strategy("mosegnas", problem, moea_options={"exhaustive": -1})

@@ -135,9 +135,17 @@ def run_search(job: dict[str, Any]) -> dict[str, Any]:
 
 def hypervolume_curve(F: np.ndarray) -> np.ndarray:
     """Hypervolume (reference (1, 1)) of the first n rows of ``F``, n = 1..len(F)."""
-    from search_quality import hypervolume_curve as curve
+    from segevo._core import hypervolume_2d
 
-    return curve(F)
+    ref = np.array([1.0, 1.0])
+    curve = np.zeros(F.shape[0])
+    front = F[:0]
+    for n in range(F.shape[0]):
+        point = F[n : n + 1]
+        if not np.any(np.all(front <= point, axis=1)):
+            front = np.concatenate([front[~np.all(point <= front, axis=1)], point])
+        curve[n] = hypervolume_2d(front, ref)
+    return curve
 
 
 def majority_baseline(problem: Any) -> tuple[float, str]:

@@ -242,6 +242,38 @@ def report(out: Path) -> str:
 
 
 ALL_BUDGETS = [50, 100, 200, 600]
+PLOTTED = ("default", "nsga2", "pymoo-nsga2@3x", "random@3x")
+
+
+def plot(out: Path, path: Path) -> Path:
+    """Median regret against evaluations, one panel per problem (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for file in sorted(out.glob("*.json")):
+        record = json.loads(file.read_text())
+        if record["method"] in PLOTTED:
+            results.setdefault((record["problem"], record["method"]), []).append(record["regret"])
+    problems = sorted({p for p, _ in results})
+    fig, axes = plt.subplots(1, len(problems), figsize=(3.2 * len(problems), 3.0), squeeze=False)
+    for ax, problem in zip(axes[0], problems, strict=True):
+        for method in PLOTTED:
+            rows = results.get((problem, method), [])
+            budgets = [b for b in ALL_BUDGETS if any(str(b) in r for r in rows)]
+            medians = [np.median([r[str(b)] for r in rows if str(b) in r]) for b in budgets]
+            label = {"default": "segevo default"}.get(method, method.replace("@3x", ""))
+            ax.plot(budgets, np.maximum(medians, 1e-5), marker="o", label=label)
+        ax.set_title(problem)
+        ax.set_xlabel("evaluations")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("median HV regret")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,11 +288,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-ms", type=float, default=0.0, help="log-normal eval time")
     parser.add_argument("--out", type=Path, default=Path("runs/sq-tables"))
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--plot", type=Path, default=None, help="with --report: a PNG here")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
         print(report(args.out))
+        if args.plot is not None:
+            print(f"wrote {plot(args.out, args.plot)}")
         return
     extra = parse_set(args.set)
     for name in args.problems.split(","):

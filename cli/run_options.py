@@ -31,7 +31,6 @@ QUICK_RUN: dict[str, Any] = {
     "initial": 16,
     "batch": 4,
     "evaluators": 1,
-    "surrogate_options": {"epochs": 200},
     "moea_options": {"pop_size": 60, "n_gen": 200},
 }
 QUICK_TRAIN: dict[str, Any] = {

@@ -39,7 +39,7 @@ architectures already evaluated or pending). Methods (paper Sec. III-E, Sec. V-B
     A uniformly random subset.
 
 Why ``hierarchical`` differs from the paper: on the synthetic benchmark
-(``benchmarks/search_quality.py``) the printed version sent most evaluations to slow
+(an earlier, simulated loop; docs/benchmarks.md) the printed version sent most evaluations to slow
 architectures. The evaluated front is dense where accuracy still rises quickly (low
 latency) and sparse where it saturates, so making the front's latencies uniform keeps
 asking for slow architectures, and the accuracy fill (taken whenever a smaller subset

@@ -184,8 +184,13 @@ class ArchiveActor:
 
     def submit(self, accepted: Accepted) -> None:
         """Queue an accepted result for the next append (never blocks)."""
+        try:
+            self._send.send_nowait(accepted)
+        except anyio.ClosedResourceError:
+            # The archive has stopped: the task stays pending in the saved state and is
+            # evaluated again on resume, so nothing is lost by refusing it here.
+            return
         self.uncommitted[accepted.task.id] = accepted
-        self._send.send_nowait(accepted)
 
     def close(self) -> None:
         """No more results; :meth:`run` returns once everything queued is written."""
@@ -193,7 +198,7 @@ class ArchiveActor:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        with self._receive:
+        with self._receive, self._send:
             async for first in self._receive:
                 batch = [first]
                 while len(batch) < self.max_batch:

@@ -205,9 +205,9 @@ class Dispatcher:
 
     def unregister(self, worker: Worker, reason: str) -> None:
         """Forget a worker; its leased tasks go back to the front of the queue."""
+        worker.outbox.close()  # also when already forgotten: an open stream leaks a warning
         if self.workers.pop(worker.id, None) is None:
             return
-        worker.outbox.close()
         tasks = list(worker.leased.values())
         worker.leased.clear()
         for task in reversed(tasks):

@@ -84,11 +84,14 @@ async def serve_app(
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``endpoint`` until cancelled; reports the page's URL when listening."""
-    import sniffio
+    import asyncio
+
     import uvicorn
 
-    if sniffio.current_async_library() != "asyncio":
-        raise RuntimeError("the dashboard runs on the asyncio backend of anyio only")
+    try:
+        asyncio.get_running_loop()  # uvicorn serves on asyncio only (not trio)
+    except RuntimeError:
+        raise RuntimeError("the dashboard runs on the asyncio backend of anyio only") from None
     sock, bound = bind(endpoint)
     config = uvicorn.Config(
         app,

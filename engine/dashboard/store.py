@@ -175,22 +175,38 @@ def plain(values: Any) -> list:
     return array.tolist()
 
 
+CHUNK = 1000
+"""Rows per ``json.dumps`` call: one call holds the GIL throughout, so a big page encoded
+in a worker thread would still stall the event loop; short calls let it run in between."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _chunked_list(items: Sequence[Any]) -> str:
+    parts = [_dumps(list(items[i : i + CHUNK]))[1:-1] for i in range(0, len(items), CHUNK)]
+    return "[" + ",".join(p for p in parts if p) + "]"
+
+
 def encode_rows(
     snapshot: Mapping[str, Any], *, start: int, stop: int, total: int, columns: bool
 ) -> bytes:
     """The ``/api/rows`` body: row objects (default) or one list per field (``columns``)."""
-    data = {name: plain(values) for name, values in snapshot.items()}
-    body: dict[str, Any] = {"start": start, "next": stop, "total": total}
+    head = f'{{"start":{start},"next":{stop},"total":{total},'
+    names = list(snapshot)
+    k = len(next(iter(snapshot.values()))) if names else 0
     if columns:
-        body["columns"] = data
-    else:
-        names = list(data)
-        body["rows"] = [
-            dict(zip(names, row, strict=True)) for row in zip(*data.values(), strict=True)
-        ]
-        if not names:
-            body["rows"] = []
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        body = ",".join(
+            f"{_dumps(name)}:{_chunked_list(plain(values))}" for name, values in snapshot.items()
+        )
+        return (head + '"columns":{' + body + "}}").encode()
+    parts = []
+    for i in range(0, k, CHUNK):
+        data = [plain(snapshot[name][i : i + CHUNK]) for name in names]
+        rows = [dict(zip(names, row, strict=True)) for row in zip(*data, strict=True)]
+        parts.append(_dumps(rows)[1:-1])
+    return (head + '"rows":[' + ",".join(p for p in parts if p) + "]}").encode()
 
 
 def finite_or_none(value: float | None) -> float | None:

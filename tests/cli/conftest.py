@@ -22,7 +22,6 @@ SMALL_QUICK_START = {
     "initial": 4,
     "batch": 2,
     "seed": 1,
-    "surrogate_options": {"epochs": 20},
     "moea_options": {"pop_size": 16, "n_gen": 10},
     "problem_options": {
         "calib_batches": 1,

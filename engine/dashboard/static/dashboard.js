@@ -10,9 +10,9 @@
 const PAGE = 20000; // rows per /api/rows request while catching up
 const REDRAW_MS = 500; // at most two redraws a second
 const TAU_WINDOW = 16; // predicted results per point of the predictor-quality plot
-const GRID = [480, 320]; // dominated points drawn: at most one per cell of this grid
+const GRID = [240, 160]; // dominated points drawn: at most one per cell of this grid
 const TICKS = 4000; // result ticks drawn on the evaluator timeline
-const TABLE_PAGE = 50;
+const TABLE_PAGE = 25;
 const FIELDS = ["index", "task_id", "x", "acc", "lat_ms", "lat_pred_ms", "acc_pred",
   "predictor_version", "evaluator", "t_submit", "t_done"];
 
@@ -173,9 +173,10 @@ function scheduleDraw() {
   drawTimer = setTimeout(() => { drawTimer = null; lastDraw = performance.now(); draw(); }, wait);
 }
 
-const LAYOUT = { margin: { l: 56, r: 12, t: 8, b: 40 }, font: { size: 11 }, hovermode: "closest",
-  legend: { orientation: "h", y: -0.2 }, paper_bgcolor: "rgba(0,0,0,0)" };
-const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+const LAYOUT = { margin: { l: 56, r: 48, t: 8, b: 40 }, font: { size: 11 }, hovermode: "closest",
+  legend: { orientation: "h", y: -0.28 }, paper_bgcolor: "rgba(0,0,0,0)" };
+// No mode bar: it covers the plots; drag zooms, a double click resets.
+const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 
 function plot(id, traces, layout) {
   if (typeof Plotly === "undefined") return;

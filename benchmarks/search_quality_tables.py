@@ -258,8 +258,12 @@ def plot(out: Path, path: Path) -> Path:
         if record["method"] in PLOTTED:
             results.setdefault((record["problem"], record["method"]), []).append(record["regret"])
     problems = sorted({p for p, _ in results})
-    fig, axes = plt.subplots(1, len(problems), figsize=(3.2 * len(problems), 3.0), squeeze=False)
-    for ax, problem in zip(axes[0], problems, strict=True):
+    cols = min(3, len(problems))
+    rows = -(-len(problems) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.ravel()[len(problems) :]:
+        ax.set_visible(False)
+    for ax, problem in zip(axes.ravel(), problems, strict=False):
         for method in PLOTTED:
             rows = results.get((problem, method), [])
             budgets = [b for b in ALL_BUDGETS if any(str(b) in r for r in rows)]
@@ -269,7 +273,8 @@ def plot(out: Path, path: Path) -> Path:
         ax.set_title(problem)
         ax.set_xlabel("evaluations")
         ax.set_yscale("log")
-    axes[0][0].set_ylabel("median HV regret")
+    for row in axes:
+        row[0].set_ylabel("median HV regret")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

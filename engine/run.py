@@ -207,6 +207,7 @@ class Coordinator:
             limiter=anyio.CapacityLimiter(1),
             on_event=self.log_event,
         )
+        self.surrogate.starving = self.proposer.starving
         run_token = self.rundir.token()
         token = run_token if config.auth else None
         previous = self.rundir.read_endpoint() if self.resumed else None

@@ -181,7 +181,10 @@ class AutoSurrogate(Surrogate):
             return raw
         d = self._tree_hot
         values = [np.arange(self.lower[i], self.upper[i] + 1) for i in d]
-        hot = [(X[:, i : i + 1] == v[None, :]).astype(np.float32) for i, v in zip(d, values, strict=True)]
+        hot = [
+            (X[:, i : i + 1] == v[None, :]).astype(np.float32)
+            for i, v in zip(d, values, strict=True)
+        ]
         return np.hstack([raw, *hot])
 
     # -- members ----------------------------------------------------------------------------

@@ -171,6 +171,16 @@ class ProposerActor:
             return True
         return self.staleness(c.basis_rows) <= self.max_staleness
 
+    def starving(self) -> bool:
+        """Evaluators want work that only a fresher model may give (steady state)."""
+        return (
+            not self.sync
+            and not self.model_free
+            and self._hungry()
+            and not self._feedable()
+            and self._basis() is None
+        )
+
     def _hungry(self) -> bool:
         return self.host.budget_left() > 0 and self.dispatcher.queued < self.low_water()
 

@@ -73,13 +73,18 @@ class SurrogateActor:
         self._limiter = limiter
         self._on_event = on_event or (lambda event, **fields: None)
         self.checkpoint_dir = checkpoint_dir
+        self.starving: Callable[[], bool] = lambda: False
+        """Set by the proposer: true while evaluators wait for a fresher model. Then any new
+        row makes a refit due, even fewer than ``refit_every`` (with ``max_staleness`` below
+        ``refit_every`` the run would otherwise wait forever)."""
 
     def rows_committed(self) -> None:
         """The archive grew (called by the coordinator after each commit)."""
         self._rows.notify()
 
     def _due(self) -> bool:
-        return self.mirror.n - self.fitted_rows >= self.refit_every
+        new_rows = self.mirror.n - self.fitted_rows
+        return new_rows >= self.refit_every or (new_rows > 0 and self.starving())
 
     async def restore(self, *, version_floor: int = -1) -> bool:
         """Take the latest checkpoint as the current model (on resume); whether one was taken.
@@ -123,7 +128,8 @@ class SurrogateActor:
         if self.model_free or not self.periodic:
             await anyio.sleep_forever()
         while True:
-            await self._rows.wait_for(self._due)
+            # Polled too: what makes the proposer starve changes without a commit.
+            await self._rows.wait_for(self._due, poll_s=0.25)
             await self.refit_now()
 
     async def refit_now(self) -> None:

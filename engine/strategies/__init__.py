@@ -30,7 +30,7 @@ Strategies:
     Surrogate (``surrogate``: ``ranknet`` or another name from
     :func:`segevo.surrogates.available_surrogates`, with ``surrogate_options``) + NSGA-II
     on predicted accuracy and latency, seeded with the evaluated front
-    (:mod:`segevo.engine.moea`, ``moea_options``: ``pop_size`` 100, ``n_gen`` 1000, ...)
+    (:mod:`segevo.engine.moea`, ``moea_options``: ``pop_size`` 100, ``n_gen`` 200 (the paper: 1000), ...)
     + pre-screening (``prescreen``: ``hierarchical``, ``survival``, ``hv``, ``latency``,
     ``random``; :mod:`segevo.engine.prescreen`).
 ``nsga2``

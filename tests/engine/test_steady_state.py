@@ -101,3 +101,30 @@ async def test_nsga2_steady_state_mates_the_archive(tmp_path):
     assert proposals and all(e["returned"] > 0 for e in proposals)
     data = open_archive(tmp_path / "run")
     assert len({tuple(x) for x in data["x"].tolist()}) == 50
+
+
+@pytest.mark.parametrize("max_staleness", [0, 2])
+async def test_a_staleness_below_the_refit_period_never_stalls_the_run(tmp_path, max_staleness):
+    # Evaluations that take time, and a model allowed to lack fewer results than the refit
+    # period: once the queue is empty the evaluators wait for a refit, which must come even
+    # though fewer than refit_every new rows are in.
+    write_table(tmp_path / "t.csv", (4, 4, 3, 3, 2), seed=7)
+    coordinator = await _run(
+        tmp_path,
+        problem="support:SlowTable",
+        problem_options={"path": str(tmp_path / "t.csv"), "delay_s": 0.01},
+        evaluations=40,
+        initial=8,
+        batch=4,
+        evaluators=2,
+        strategy="mosegnas",
+        surrogate="dt",
+        refit_every=6,
+        max_staleness=max_staleness,
+        moea_options={"pop_size": 16, "n_gen": 5},
+    )
+    data = open_archive(tmp_path / "run")
+    assert len(data) == 40 and np.all(
+        data["predictor_version"][np.argsort(data["task_id"])][8:] >= 1
+    )
+    assert coordinator.surrogate.version >= 2

@@ -36,7 +36,7 @@ from segevo.engine.actors.dispatcher import Accepted, Dispatcher, Refused, TaskR
 from segevo.engine.actors.evaluator import LocalEvaluator
 from segevo.engine.actors.proposer import ProposerActor
 from segevo.engine.actors.surrogate import SurrogateActor
-from segevo.engine.archive import ArchiveWriter, open_archive
+from segevo.engine.archive import ROW_COLUMNS, ArchiveWriter, open_archive
 from segevo.engine.config import RunConfig
 from segevo.engine.dashboard import run_dashboard
 from segevo.engine.faultpoints import crashpoint
@@ -483,17 +483,7 @@ class Coordinator:
         fits = max(1, (self.config.max_frame - 4096) // row_bytes)
         stop = min(stop, start + fits)
         columns: dict[str, Any] = {}
-        for name in (
-            "task_id",
-            "x",
-            "acc",
-            "lat_ms",
-            "lat_pred_ms",
-            "acc_pred",
-            "predictor_version",
-            "t_submit",
-            "t_done",
-        ):
+        for name in ROW_COLUMNS:
             columns[name] = _plain(mirror.column(name)[start:stop])
         columns["evaluator"] = mirror.evaluator[start:stop]
         return {"start": start, "stop": stop, "committed": mirror.n, "columns": columns}

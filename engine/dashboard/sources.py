@@ -29,6 +29,7 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
+from segevo.engine.archive import ROW_COLUMNS
 from segevo.engine.dashboard.store import RowStore, finite_or_none, plain
 from segevo.engine.problems.tabular import pareto_front_mask
 
@@ -451,18 +452,7 @@ class CoordinatorSource(Source):
         start, stop = self.store.n, mirror.n
         if stop <= start:
             return
-        names = (
-            "task_id",
-            "x",
-            "acc",
-            "lat_ms",
-            "lat_pred_ms",
-            "acc_pred",
-            "predictor_version",
-            "t_submit",
-            "t_done",
-        )
-        columns = {name: mirror.column(name)[start:stop] for name in names}
+        columns = {name: mirror.column(name)[start:stop] for name in ROW_COLUMNS}
         self.store.append(columns, mirror.evaluator[start:stop])
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

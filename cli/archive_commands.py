@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from segevo.cli.common import note
+from segevo.cli.locations import RUN_DIR_TYPE
 
-RUN_DIR = click.argument("run_dir", type=click.Path(path_type=Path))
+RUN_DIR = click.argument("run_dir", type=RUN_DIR_TYPE)
 FORMAT = click.option(
     "--format",
     "fmt",
@@ -82,7 +83,7 @@ def export_command(run_dir: Path, fmt: str, output: Path | None, front_only: boo
     import numpy as np
 
     from segevo.cli.common import write_json
-    from segevo.cli.frontier import front_mask, read_run
+    from segevo.cli.frontier import read_run
     from segevo.cli.report import to_csv
     from segevo.engine.archive import COLUMNS
 
@@ -90,7 +91,7 @@ def export_command(run_dir: Path, fmt: str, output: Path | None, front_only: boo
     data = rows.data
     keep = np.arange(len(rows))
     if front_only:
-        keep = np.flatnonzero(front_mask(rows.acc, rows.latency))
+        keep = rows.front()
     names = data.evaluator_names
     x = np.asarray(data["x"])
     records = []
@@ -128,10 +129,13 @@ def plot_command(run_dir: Path, output: Path | None, title: str | None) -> None:
     rows = read_run(run_dir)
     if len(rows) == 0:
         raise click.ClickException(f"{run_dir} has no evaluations yet; nothing to plot")
-    target = output or Path(run_dir) / "report" / "front.png"
+    from segevo.engine.location import local_file_for
+
+    target = output or run_dir / "report" / "front.png"
     if target.suffix.lower() != ".png":
         raise click.BadParameter("the plot is written as PNG: give a .png file", param_hint="-o")
-    plot_front(rows, target, title=title)
+    with local_file_for(target) as png:
+        plot_front(rows, png, title=title)
     click.echo(str(target))
 
 
@@ -153,15 +157,21 @@ def pick_command(run_dir: Path, count: int, fmt: str, output: Path | None) -> No
 
 
 def _summary(rows: object, fmt: str, output: Path | None) -> None:
-    from segevo.cli.frontier import RunRows, front_mask, hypervolume
+    from segevo.cli.frontier import RunRows, hypervolume
 
     assert isinstance(rows, RunRows)
     if fmt != "table" and output is None:
         return  # stdout is data
-    on_front = front_mask(rows.acc, rows.latency)
+    on_front = rows.front_mask()
     hv = hypervolume(rows.acc[on_front], rows.latency[on_front], rows.reference())
     budget = rows.config.evaluations
+    constraints = rows.config.constraints
+    feasible = (
+        f", {int(rows.feasible.sum())} feasible ({constraints.describe()})"
+        if constraints.active
+        else ""
+    )
     note(
-        f"{len(rows)}/{budget} evaluations, {int(on_front.sum())} on the front, "
+        f"{len(rows)}/{budget} evaluations{feasible}, {int(on_front.sum())} on the front, "
         f"hypervolume {hv:.6g}"
     )

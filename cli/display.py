@@ -3,7 +3,8 @@
 Three displays share one pattern (a context manager that is also the progress callback):
 
 - :class:`TrainDisplay` for supernet training (``segevo.nets.train.TrainProgress``);
-- :class:`LutDisplay` for a latency-table build (``segevo.devices.BuildResult`` per chunk);
+- :class:`LutDisplay` for a latency-table build (``segevo.devices.BuildProgress`` events live,
+  ``BuildResult`` per chunk otherwise) and a table check;
 - :class:`SearchDisplay` for a search (the coordinator's ``status()`` dict): evaluations
   done / budget, evaluators connected, front size, hypervolume, time left and the best
   accuracy at each latency (the current front, read from the run's archive).
@@ -15,7 +16,6 @@ a log file of a long run stays readable.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -140,16 +140,64 @@ class TrainDisplay(_Display):
 
 
 class LutDisplay(_Display):
-    """A latency-table build reported chunk by chunk (plain mode); on a terminal the build
-    draws its own rich progress bar, so this display draws nothing live."""
+    """A latency-table build: a live bar fed by :meth:`advance` (``BuildProgress`` events) on
+    a terminal, else one line per chunk (``BuildResult``, through ``__call__``)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, title: str = "latency table", **options: Any) -> None:
         super().__init__(**options)
+        self.title = title
         self._measured = 0
         self._seconds = 0.0
+        self._bar: Any = None
+        self._task: Any = None
 
     def __enter__(self) -> LutDisplay:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn(f"[bold]{self.title}[/] {{task.description}}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[left]}"),
+                console=Console(stderr=True),
+            )
+            self._task = self._bar.add_task("", total=None, left="")
+            self._bar.start()
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        super().__exit__(*exc)
+
+    def message(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            super().message(text)
+
+    def advance(self, event: Any) -> None:
+        """One progress event: ``done``/``total`` parts (or networks), time left."""
+        if self._bar is None:
+            return
+        left = event.seconds_left() if hasattr(event, "seconds_left") else float("nan")
+        self._bar.update(
+            self._task,
+            completed=event.done,
+            total=event.total,
+            description=getattr(event, "kind", ""),
+            left=f"{duration(left)} left",
+        )
 
     def __call__(self, result: Any) -> None:
         self._measured += result.measured
@@ -166,7 +214,7 @@ class LutDisplay(_Display):
 class SearchDisplay(_Display):
     """A search's status plus its current front (best accuracy at each latency)."""
 
-    def __init__(self, run_dir: Path | None = None, *, front_every_s: float = 2.0, **options: Any):
+    def __init__(self, run_dir: Any = None, *, front_every_s: float = 2.0, **options: Any):
         super().__init__(**options)
         self.run_dir = run_dir
         self.front_every_s = front_every_s
@@ -175,7 +223,9 @@ class SearchDisplay(_Display):
         self._front_rows_seen = -1
 
     def _refresh_front(self, status: dict[str, Any]) -> None:
-        run_dir = self.run_dir or (Path(status["run_dir"]) if status.get("run_dir") else None)
+        from segevo.engine.location import run_path
+
+        run_dir = self.run_dir or (run_path(status["run_dir"]) if status.get("run_dir") else None)
         now = time.monotonic()
         due = now - self._front_at >= self.front_every_s or bool(status.get("finished"))
         if run_dir is None or not due:
@@ -183,13 +233,13 @@ class SearchDisplay(_Display):
         if status.get("evaluations", 0) == self._front_rows_seen:
             return
         self._front_at = now
-        from segevo.cli.frontier import front_rows, read_run
+        from segevo.cli.frontier import read_run
 
         try:
             rows = read_run(run_dir)
         except ValueError:
             return  # no archive yet
-        order = front_rows(rows.acc, rows.latency)
+        order = rows.front()
         self._front = [
             (float(rows.latency[i]), float(rows.acc[i]), int(rows.task_id[i])) for i in order
         ]

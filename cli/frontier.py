@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from segevo import _core
+from segevo.engine.location import RemotePath, run_path
 
 
 @dataclass(frozen=True)
 class RunRows:
     """The committed rows of a run (``frame`` columns) plus the objective latency."""
 
-    run_dir: Path
+    run_dir: Path | RemotePath
     data: Any  # segevo.engine.archive.ArchiveData
     latency: np.ndarray
     config: Any  # segevo.engine.config.RunConfig
@@ -40,13 +41,40 @@ class RunRows:
     def __len__(self) -> int:
         return len(self.data)
 
+    @property
+    def feasible(self) -> np.ndarray:
+        """Whether each row met the run's constraints (the archive's ``feasible`` column)."""
+        return np.asarray(self.data["feasible"]) == 1
+
     def reference(self) -> tuple[float, float]:
-        """The run's hypervolume reference point (accuracy, latency ms)."""
+        """The run's hypervolume reference point (accuracy, latency ms), moved onto the
+        constraints' corner, so that the hypervolume is that of the feasible region."""
         ref = self.config.hv_reference
-        if ref is not None:
-            return float(ref[0]), float(ref[1])
-        worst = float(np.max(self.latency)) if len(self) else 1.0
-        return 0.0, 1.1 * worst
+        if ref is None:
+            worst = float(np.max(self.latency)) if len(self) else 1.0
+            ref = (0.0, 1.1 * worst)
+        return self.config.constraints.hv_reference((float(ref[0]), float(ref[1])))
+
+    def front_mask(self) -> np.ndarray:
+        """True for the rows on the front of the feasible rows."""
+        mask = np.zeros(len(self), dtype=bool)
+        feasible = np.flatnonzero(self.feasible)
+        mask[feasible[front_mask(self.acc[feasible], self.latency[feasible])]] = True
+        return mask
+
+    def front(self) -> np.ndarray:
+        """Row indices of the feasible front, fastest first."""
+        rows = np.flatnonzero(self.front_mask())
+        return rows[np.lexsort((-self.acc[rows], self.latency[rows]))]
+
+    def picks(self, n: int) -> np.ndarray:
+        """Row indices of the paper's final choice among the feasible rows."""
+        from segevo.engine.pick import pick_tradeoff
+
+        feasible = np.flatnonzero(self.feasible)
+        if feasible.size == 0:
+            return feasible
+        return feasible[pick_tradeoff(self.acc[feasible], self.latency[feasible], n)]
 
     def row_of_task(self, task_id: int) -> int:
         """The archive row of a task id (ValueError naming the known range when absent)."""
@@ -61,19 +89,15 @@ class RunRows:
         return int(rows[0])
 
 
-def objective_latency(data: Any) -> np.ndarray:
-    """Measured latency where there is one, else the predicted one (ms)."""
-    measured = np.asarray(data["lat_ms"], dtype=np.float64)
-    predicted = np.asarray(data["lat_pred_ms"], dtype=np.float64)
-    return np.where(np.isfinite(measured), measured, predicted)
+def read_run(run_dir: str | Path | RemotePath) -> RunRows:
+    """The committed rows of the run in ``run_dir`` (works while the run writes).
 
-
-def read_run(run_dir: str | Path) -> RunRows:
-    """The committed rows of the run in ``run_dir`` (works while the run writes)."""
-    from segevo.engine.archive import open_archive
+    ``run_dir`` is a folder or an object-store URL (``s3://bucket/prefix``).
+    """
+    from segevo.engine.archive import objective_latency, open_archive
     from segevo.engine.rundir import RunDir
 
-    path = Path(run_dir)
+    path = run_path(run_dir)
     rundir = RunDir.open(path)
     config = rundir.load_config()
     if not rundir.archive_path.exists():
@@ -83,7 +107,7 @@ def read_run(run_dir: str | Path) -> RunRows:
             f"{path} has no archive yet: the run has not started evaluating; try again shortly"
         )
     data = open_archive(path)
-    return RunRows(path, data, objective_latency(data), config)
+    return RunRows(path, data, objective_latency(data["lat_ms"], data["lat_pred_ms"]), config)
 
 
 def front_mask(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from segevo.cli.common import format_arch, write_json
-from segevo.cli.frontier import RunRows, front_mask, front_rows, hypervolume_trace
+from segevo.cli.frontier import RunRows, hypervolume_trace
 
 FORMATS = ("table", "csv", "json")
 BASE_COLUMNS = ("id", "acc", "lat_ms", "x")
@@ -29,10 +29,10 @@ def run_space(rows: RunRows) -> tuple[Any, int] | None:
     """The search space and class count of a ``mosegnas`` run (None for other problems)."""
     if rows.config.problem != "mosegnas":
         return None
-    from segevo.engine.problems.mosegnas import _space
+    from segevo.engine.problems.mosegnas import space_from_options
 
     options = rows.config.problem_options
-    space = _space(options.get("space", "tiny"), options.get("space_options"))
+    space = space_from_options(options.get("space", "tiny"), options.get("space_options"))
     num_classes = 19
     lut = options.get("lut")
     if lut and Path(lut).is_file():
@@ -132,17 +132,14 @@ def emit(recs: list[dict[str, Any]], fmt: str, output: Path | None) -> None:
 
 def picks(rows: RunRows, n: int) -> list[dict[str, Any]]:
     """The paper's final choice: the most accurate plus the ``n - 1`` best trade-offs."""
-    from segevo.engine.pick import pick_tradeoff
-
     if len(rows) == 0:
         return []
-    chosen = pick_tradeoff(rows.acc, rows.latency, n)
-    return records(rows, chosen)
+    return records(rows, rows.picks(n))
 
 
 def front_records(rows: RunRows) -> list[dict[str, Any]]:
-    """The evaluated front, fastest first."""
-    return records(rows, front_rows(rows.acc, rows.latency))
+    """The evaluated (feasible) front, fastest first."""
+    return records(rows, rows.front())
 
 
 def plot_front(rows: RunRows, path: Path, *, title: str | None = None) -> Path:
@@ -151,19 +148,26 @@ def plot_front(rows: RunRows, path: Path, *, title: str | None = None) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from segevo.engine.pick import pick_tradeoff
-
     acc, lat = rows.acc, rows.latency
     figure = Figure(figsize=(11, 4.4))
     FigureCanvasAgg(figure)
     left, right = figure.subplots(1, 2)
-    on_front = front_mask(acc, lat)
-    left.scatter(lat[~on_front], acc[~on_front], s=14, alpha=0.45, label="evaluated")
-    order = front_rows(acc, lat)
+    on_front = rows.front_mask()
+    plain = ~on_front & rows.feasible
+    left.scatter(lat[plain], acc[plain], s=14, alpha=0.45, label="evaluated")
+    constraints = rows.config.constraints
+    if constraints.active:
+        out = ~rows.feasible
+        left.scatter(lat[out], acc[out], s=14, alpha=0.35, color="0.6", label="infeasible")
+        if constraints.max_latency_ms is not None:
+            left.axvline(constraints.max_latency_ms, color="0.4", linestyle="--", linewidth=1)
+        if constraints.min_accuracy is not None:
+            left.axhline(constraints.min_accuracy, color="0.4", linestyle="--", linewidth=1)
+    order = rows.front()
     left.step(lat[order], acc[order], where="post", color="C3", linewidth=1.2)
     left.scatter(lat[order], acc[order], s=26, color="C3", label="front")
     if len(rows):
-        chosen = pick_tradeoff(acc, lat, 5)
+        chosen = rows.picks(5)
         left.scatter(
             lat[chosen], acc[chosen], s=120, facecolors="none", edgecolors="k", label="picked"
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segevo.engine.constraints import Constraints
 from segevo.engine.wire import DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT, parse_endpoint
 
 
@@ -69,9 +70,19 @@ class RunConfig:
     max_connections: int = 256
     hv_reference: tuple[float, float] | None = None
     """(accuracy, latency ms) reference point for the hypervolume; None: from the problem."""
+    max_latency_ms: float | None = None
+    """Deployment bound: only networks whose latency (measured, else the table's) is at most
+    this many ms are feasible; proposals keep to it by the predicted latency."""
+    min_accuracy: float | None = None
+    """Deployment bound: only networks at least this accurate are feasible."""
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    @property
+    def constraints(self) -> Constraints:
+        """The deployment bounds as one :class:`~segevo.engine.constraints.Constraints`."""
+        return Constraints(self.max_latency_ms, self.min_accuracy)
 
     @property
     def generations(self) -> int:
@@ -170,6 +181,10 @@ def _validate(config: RunConfig) -> None:
             f"refusing to listen on {config.listen} without a token: auth may be off only on "
             "a loopback address (127.0.0.1, ::1, localhost)"
         )
+    try:
+        Constraints(config.max_latency_ms, config.min_accuracy)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if config.hv_reference is not None:
         ref = config.hv_reference
         if (
@@ -224,7 +239,7 @@ def from_mapping(values: dict[str, Any]) -> RunConfig:
         if not isinstance(ref, (list, tuple)):
             raise ConfigError(f"hv_reference must be [accuracy, latency_ms], got {ref!r}")
         values["hv_reference"] = tuple(ref)
-    for name in _FLOAT_FIELDS:
+    for name in (*_FLOAT_FIELDS, "max_latency_ms", "min_accuracy"):
         if type(values.get(name)) is int:
             values[name] = float(values[name])
     return RunConfig(**values)

@@ -52,6 +52,8 @@ __all__ = [
 
 Objectives = Callable[[np.ndarray], np.ndarray]
 """Vectorised objectives: ``[n, n_var]`` int64 -> ``[n, n_obj]`` float64, all minimised."""
+Violation = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Constraint violation of rows ``X`` with objectives ``F``: ``[n]`` float64, 0 = feasible."""
 
 
 class Crossover(Protocol):
@@ -265,14 +267,25 @@ def rank_and_crowding(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def survival_order(
-    F: np.ndarray, n: int | None = None
+    F: np.ndarray, n: int | None = None, cv: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NSGA-II survival: the indices of the ``n`` best rows, best first.
 
     Whole fronts are taken in rank order; the front that does not fit is cut by
     crowding distance (largest first). Crowding is computed per front only for the
     fronts that are needed. Returns ``(order, rank, crowding)`` of the chosen rows.
+
+    With ``cv`` (constraint violation per row, 0 = feasible), Deb's constraint domination:
+    feasible rows first, by rank and crowding; then infeasible ones by increasing
+    violation, each given its own rank after the feasible ranks (so that a binary
+    tournament prefers the smaller violation) and crowding 0.
     """
+    if cv is not None:
+        cv = np.asarray(cv, dtype=np.float64).ravel()
+        if cv.shape[0] != np.shape(F)[0] or np.any(np.isnan(cv)):
+            raise ValueError(f"cv must be {np.shape(F)[0]} non-NaN values, got shape {cv.shape}")
+        if np.any(cv > 0):
+            return _constrained_survival_order(F, n, cv)
     F = np.ascontiguousarray(F, dtype=np.float64)
     total = F.shape[0]
     n = total if n is None else min(n, total)
@@ -299,6 +312,26 @@ def survival_order(
     return order, rank[order], crowding
 
 
+def _constrained_survival_order(
+    F: np.ndarray, n: int | None, cv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    total = cv.shape[0]
+    n = total if n is None else min(n, total)
+    feasible = np.flatnonzero(cv <= 0)
+    infeasible = np.flatnonzero(cv > 0)
+    order_f, rank_f, crowd_f = survival_order(np.asarray(F)[feasible], n)
+    order_f = feasible[order_f]
+    need = n - order_f.size
+    by_violation = infeasible[np.argsort(cv[infeasible], kind="stable")][:need]
+    first = int(rank_f.max()) + 1 if rank_f.size else 0
+    # Equal violations share a rank, so the tournament only prefers a strictly smaller one.
+    _, dense = np.unique(cv[by_violation], return_inverse=True)
+    order = np.concatenate([order_f, by_violation]).astype(np.int64)
+    rank = np.concatenate([rank_f, first + dense.astype(np.int64)])
+    crowding = np.concatenate([crowd_f, np.zeros(by_violation.size)])
+    return order, rank, crowding
+
+
 @dataclass(frozen=True)
 class MOEAResult:
     """The final population: architectures, objectives, rank and crowding, best first."""
@@ -309,6 +342,8 @@ class MOEAResult:
     crowding: np.ndarray
     n_gen: int
     n_evals: int
+    cv: np.ndarray | None = None
+    """Constraint violation of each row (0 = feasible; all 0 without constraints)."""
 
 
 class NSGA2:
@@ -372,6 +407,7 @@ class NSGA2:
         self._seeds = None if seeds is None or len(seeds) == 0 else self.codec.check(seeds, "seeds")
         self.X: np.ndarray | None = None
         self.F: np.ndarray | None = None
+        self.CV: np.ndarray | None = None
         self.rank: np.ndarray | None = None
         self.crowding: np.ndarray | None = None
         self._pop_keys: np.ndarray | None = None
@@ -455,8 +491,10 @@ class NSGA2:
         self._asked = X
         return X
 
-    def tell(self, X: np.ndarray, F: np.ndarray) -> None:
-        """Objectives ``F`` (``[n, n_obj]``, minimised) of the rows ``X`` from the last ask."""
+    def tell(self, X: np.ndarray, F: np.ndarray, cv: np.ndarray | None = None) -> None:
+        """Objectives ``F`` (``[n, n_obj]``, minimised) of the rows ``X`` from the last ask,
+        and optionally their constraint violations ``cv`` (0 = feasible; see
+        :func:`survival_order`)."""
         if (
             self._asked is None
             or X.shape != self._asked.shape
@@ -466,21 +504,36 @@ class NSGA2:
         F = np.asarray(F, dtype=np.float64)
         if F.ndim != 2 or F.shape[0] != X.shape[0] or not np.all(np.isfinite(F)):
             raise ValueError(f"F must be a finite [{X.shape[0]}, n_obj] array, got shape {F.shape}")
+        cv = self._checked_cv(cv, X.shape[0])
         self._asked = None
         self.n_evals += X.shape[0]
         if self.X is None:
-            allX, allF = X, F
+            allX, allF, allCV = X, F, cv
         else:
-            assert self.F is not None
+            assert self.F is not None and self.CV is not None
             if F.shape[1] != self.F.shape[1]:
                 raise ValueError(f"F has {F.shape[1]} objectives, expected {self.F.shape[1]}")
             allX, allF = np.concatenate([self.X, X]), np.concatenate([self.F, F])
+            allCV = np.concatenate([self.CV, cv])
             self.n_gen += 1
-        order, rank, crowding = survival_order(allF, self.pop_size)
-        self.X, self.F, self.rank, self.crowding = allX[order], allF[order], rank, crowding
+        self._survive(allX, allF, allCV)
+
+    @staticmethod
+    def _checked_cv(cv: np.ndarray | None, n: int) -> np.ndarray:
+        if cv is None:
+            return np.zeros(n)
+        cv = np.asarray(cv, dtype=np.float64).ravel()
+        if cv.shape != (n,) or not np.all(np.isfinite(cv)) or np.any(cv < 0):
+            raise ValueError(f"cv must be {n} finite values >= 0, got shape {cv.shape}")
+        return cv
+
+    def _survive(self, X: np.ndarray, F: np.ndarray, cv: np.ndarray) -> None:
+        order, rank, crowding = survival_order(F, self.pop_size, cv)
+        self.X, self.F, self.rank, self.crowding = X[order], F[order], rank, crowding
+        self.CV = cv[order]
         self._pop_keys = np.sort(self.codec.keys(self.X))
 
-    def set_population(self, X: np.ndarray, F: np.ndarray) -> None:
+    def set_population(self, X: np.ndarray, F: np.ndarray, cv: np.ndarray | None = None) -> None:
         """Start from already evaluated architectures: survival picks ``pop_size`` of them."""
         X = self.codec.check(X, "X")
         F = np.asarray(F, dtype=np.float64)
@@ -488,9 +541,7 @@ class NSGA2:
             raise ValueError(f"F must be a finite [{X.shape[0]}, n_obj] array, got shape {F.shape}")
         if X.shape[0] < 2:
             raise ValueError(f"a population needs at least 2 architectures, got {X.shape[0]}")
-        order, rank, crowding = survival_order(F, self.pop_size)
-        self.X, self.F, self.rank, self.crowding = X[order], F[order], rank, crowding
-        self._pop_keys = np.sort(self.codec.keys(self.X))
+        self._survive(X, F, self._checked_cv(cv, X.shape[0]))
         self._asked = None
 
     def result(self) -> MOEAResult:
@@ -505,6 +556,7 @@ class NSGA2:
             self.crowding.copy(),
             self.n_gen,
             self.n_evals,
+            None if self.CV is None else self.CV.copy(),
         )
 
 
@@ -515,21 +567,28 @@ def minimize(
     *,
     n_gen: int,
     rng: np.random.Generator,
+    violation: Violation | None = None,
     **options: Any,
 ) -> MOEAResult:
     """Run :class:`NSGA2` for ``n_gen`` generations after the initial population.
 
     ``options`` go to :class:`NSGA2` (``pop_size``, ``seeds``, ``exclude``, ``repair``,
-    operators, ...). Stops early when no new distinct offspring can be made.
+    operators, ...). ``violation(X, F)`` gives each row's constraint violation (0 =
+    feasible; constraint domination, :func:`survival_order`). Stops early when no new
+    distinct offspring can be made.
     """
     if n_gen < 0:
         raise ValueError(f"n_gen must be >= 0, got {n_gen}")
     algorithm = NSGA2(lower, upper, rng=rng, **options)
-    X = algorithm.ask()
-    algorithm.tell(X, objectives(X))
+
+    def tell(X: np.ndarray) -> None:
+        F = objectives(X)
+        algorithm.tell(X, F, None if violation is None else violation(X, F))
+
+    tell(algorithm.ask())
     for _ in range(n_gen):
         X = algorithm.ask()
         if X.shape[0] == 0:
             break
-        algorithm.tell(X, objectives(X))
+        tell(X)
     return algorithm.result()

@@ -25,7 +25,8 @@ from anyio.abc import TaskStatus
 from segevo._core import hypervolume_2d
 from segevo.engine.actors.dispatcher import Accepted
 from segevo.engine.actors.signal import Changed
-from segevo.engine.archive import ArchiveData, ArchiveWriter
+from segevo.engine.archive import ArchiveData, ArchiveWriter, objective_latency
+from segevo.engine.constraints import NO_CONSTRAINTS, Constraints
 from segevo.engine.faultpoints import crashpoint
 from segevo.engine.problems.tabular import pareto_front_mask
 
@@ -37,8 +38,9 @@ _FLOAT_COLUMNS = ("acc", "lat_ms", "lat_pred_ms", "acc_pred", "t_submit", "t_don
 class ArchiveMirror:
     """The committed rows held in memory (growable numpy columns), for fast reads."""
 
-    def __init__(self, n_var: int) -> None:
+    def __init__(self, n_var: int, constraints: Constraints = NO_CONSTRAINTS) -> None:
         self.n_var = n_var
+        self.constraints = constraints
         self.n = 0
         self._capacity = 256
         self._x = np.zeros((self._capacity, n_var), dtype=np.int64)
@@ -78,9 +80,11 @@ class ArchiveMirror:
         self.n = stop
 
     @classmethod
-    def from_data(cls, data: ArchiveData) -> ArchiveMirror:
+    def from_data(
+        cls, data: ArchiveData, constraints: Constraints = NO_CONSTRAINTS
+    ) -> ArchiveMirror:
         """A mirror of rows read from disk (resume)."""
-        mirror = cls(int(data["x"].shape[1]))
+        mirror = cls(int(data["x"].shape[1]), constraints)
         columns = {name: data[name] for name in data.columns}
         mirror.extend(columns, list(data.evaluator_names))
         return mirror
@@ -107,6 +111,8 @@ class ArchiveMirror:
             return self.predictor_version
         if name == "evaluator":
             return np.asarray(self.evaluator, dtype=object)
+        if name == "feasible":
+            return self.feasible.astype(np.int8)
         return self._floats[name][: self.n]
 
     @property
@@ -116,32 +122,48 @@ class ArchiveMirror:
     @property
     def latency(self) -> np.ndarray:
         """Objective latency: measured when the evaluator measured it, else predicted."""
-        measured = self._floats["lat_ms"][: self.n]
-        predicted = self._floats["lat_pred_ms"][: self.n]
-        return np.where(np.isfinite(measured), measured, predicted)
+        return objective_latency(
+            self._floats["lat_ms"][: self.n], self._floats["lat_pred_ms"][: self.n]
+        )
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """Whether each row meets the run's constraints (all True without constraints)."""
+        return self.constraints.feasible(self.acc, self.latency)
 
     def front_rows(self) -> np.ndarray:
-        """Row indices of the non-dominated rows (max acc, min latency), by latency."""
+        """Row indices of the non-dominated feasible rows (max acc, min latency), by latency."""
         if self._front_cache is not None and self._front_cache[0] == self.n:
             return self._front_cache[1]
         lat = self.latency
-        rows = np.flatnonzero(pareto_front_mask(self.acc, lat))
+        feasible = np.flatnonzero(self.feasible)
+        rows = feasible[pareto_front_mask(self.acc[feasible], lat[feasible])]
         rows = rows[np.argsort(lat[rows], kind="stable")]
         self._front_cache = (self.n, rows)
         return rows
 
     def hypervolume(self, reference: tuple[float, float]) -> float:
-        """Hypervolume of the front in (-acc, latency) against (acc_ref, lat_ref)."""
+        """Hypervolume of the feasible front in (-acc, latency) against (acc_ref, lat_ref),
+        the reference moved onto the constraints' corner."""
         rows = self.front_rows()
         if rows.size == 0:
             return 0.0
+        acc_ref, lat_ref = self.constraints.hv_reference(reference)
         F = np.column_stack([-self.acc[rows], self.latency[rows]])
-        return hypervolume_2d(F, np.array([-reference[0], reference[1]], dtype=np.float64))
+        return hypervolume_2d(F, np.array([-acc_ref, lat_ref], dtype=np.float64))
 
 
-def rows_to_columns(batch: Sequence[Accepted]) -> dict[str, np.ndarray]:
+def rows_to_columns(
+    batch: Sequence[Accepted], constraints: Constraints = NO_CONSTRAINTS
+) -> dict[str, np.ndarray]:
     """Column arrays for :meth:`ArchiveWriter.append` from accepted results."""
+    acc = np.array([a.acc for a in batch], dtype=np.float64)
+    lat = objective_latency(
+        np.array([a.lat_ms for a in batch], dtype=np.float64),
+        np.array([a.task.lat_pred_ms for a in batch], dtype=np.float64),
+    )
     return {
+        "feasible": constraints.feasible(acc, lat).astype(np.int8),
         "task_id": np.array([a.task.id for a in batch], dtype=np.int64),
         "x": np.array([a.task.x for a in batch], dtype=np.int64),
         "acc": np.array([a.acc for a in batch]),
@@ -213,7 +235,7 @@ class ArchiveActor:
                 self.idle.notify()
 
     async def _write(self, batch: list[Accepted]) -> None:
-        columns = rows_to_columns(batch)
+        columns = rows_to_columns(batch, self.mirror.constraints)
         names = [a.evaluator for a in batch]
         async with self._state_lock:
             # The state saved after the commit no longer lists these tasks as pending; it is

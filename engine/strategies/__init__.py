@@ -39,19 +39,26 @@ Strategies:
     operators). ``surrogate``/``prescreen`` are validated but unused.
 ``random``
     Uniform random new architectures.
+
+Other strategies are plugins (:mod:`segevo.nets.plugins`): a :data:`StrategyFactory`
+registered with :func:`register_strategy` or through an entry point in the group
+``segevo.strategies``.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
-from segevo.engine.prescreen import PRESCREENS
+from segevo.engine.prescreen import prescreen_plugin
 from segevo.engine.problem import Problem
 from segevo.engine.strategies.base import Proposal, Strategy
 from segevo.engine.strategies.mosegnas import MoSegNASStrategy
 from segevo.engine.strategies.nsga2 import NSGA2Strategy
 from segevo.engine.strategies.options import MOEAOptions
 from segevo.engine.strategies.random_search import RandomStrategy
+from segevo.nets.plugins import PluginError, Registry
 
 __all__ = [
     "STRATEGIES",
@@ -61,11 +68,76 @@ __all__ = [
     "Proposal",
     "RandomStrategy",
     "Strategy",
+    "StrategyFactory",
+    "available_strategies",
     "make_strategy",
+    "register_strategy",
+    "unregister_strategy",
 ]
 
+StrategyFactory = Callable[..., Strategy]
+"""``factory(problem, *, seed, ...) -> Strategy`` (a :class:`Strategy` subclass is one). It is
+given those of :func:`make_strategy`'s options it declares as keyword-only parameters
+(``seed``, ``surrogate``, ``prescreen``, ``surrogate_options``, ``moea_options``), or all of
+them when it takes ``**options``."""
+
 STRATEGIES: tuple[str, ...] = ("mosegnas", "nsga2", "random")
-"""Names accepted by :func:`make_strategy`."""
+"""The built-in strategies; :func:`available_strategies` adds plugins (registered with
+:func:`register_strategy` or through entry points in the group ``segevo.strategies``)."""
+
+
+def _random_strategy(
+    problem: Problem, *, seed: int = 0, moea_options: dict[str, Any] | None = None
+) -> Strategy:
+    if moea_options:
+        raise ValueError("the random strategy takes no moea_options")
+    return RandomStrategy(problem, seed=seed)
+
+
+def _adapt(name: str, factory: Any) -> StrategyFactory:
+    if not callable(factory):
+        raise TypeError(f"a strategy plugin is a Strategy factory, got {type(factory).__name__}")
+    return factory  # type: ignore[no-any-return]
+
+
+def _register_builtins() -> None:
+    _REGISTRY.register("mosegnas", MoSegNASStrategy)
+    _REGISTRY.register("nsga2", NSGA2Strategy)
+    _REGISTRY.register("random", _random_strategy)
+
+
+_REGISTRY: Registry[StrategyFactory] = Registry(
+    "strategies",
+    "strategy",
+    adapt=_adapt,
+    name_rule=(str.isidentifier, "an identifier"),
+    builtins=_register_builtins,
+    order="registered",
+)
+
+
+def register_strategy(name: str, factory: StrategyFactory, *, replace: bool = False) -> None:
+    """Make ``make_strategy(name, problem, ...)`` call ``factory`` (see :data:`StrategyFactory`)."""
+    _REGISTRY.register(name, factory, replace=replace)
+
+
+def unregister_strategy(name: str) -> None:
+    """Remove a strategy registered in code (for plugins that clean up, and tests)."""
+    _REGISTRY.unregister(name)
+
+
+def available_strategies() -> list[str]:
+    """Names accepted by :func:`make_strategy`: the built-ins, then plugins."""
+    return _REGISTRY.names()
+
+
+def _accepted(factory: StrategyFactory, options: dict[str, Any]) -> dict[str, Any]:
+    """The options ``factory`` declares (all of them when it takes ``**options``)."""
+    parameters = inspect.signature(factory).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return options
+    names = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
+    return {key: value for key, value in options.items() if key in names}
 
 
 def make_strategy(
@@ -78,24 +150,27 @@ def make_strategy(
     surrogate_options: dict[str, Any] | None = None,
     moea_options: dict[str, Any] | None = None,
 ) -> Strategy:
-    """Build a strategy by name; every option is validated here, before the run starts."""
+    """Build a strategy by name; every option is validated here, before the run starts.
+
+    A strategy is given the options it declares; the pre-screen is checked for every one.
+    """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a segevo Problem, got {type(problem).__name__}")
-    if prescreen not in PRESCREENS:
-        raise ValueError(f"unknown pre-screen {prescreen!r}; choose one of {list(PRESCREENS)}")
-    if name == "mosegnas":
-        return MoSegNASStrategy(
-            problem,
-            seed=seed,
-            surrogate=surrogate,
-            surrogate_options=surrogate_options,
-            prescreen=prescreen,
-            moea_options=moea_options,
+    prescreen_plugin(prescreen)
+    factory = _REGISTRY.get(name)
+    options = _accepted(
+        factory,
+        {
+            "seed": seed,
+            "surrogate": surrogate,
+            "prescreen": prescreen,
+            "surrogate_options": surrogate_options,
+            "moea_options": moea_options,
+        },
+    )
+    strategy = factory(problem, **options)
+    if not isinstance(strategy, Strategy):
+        raise PluginError(
+            f"strategy {name!r} returned {type(strategy).__name__}, expected a segevo Strategy"
         )
-    if name == "nsga2":
-        return NSGA2Strategy(problem, seed=seed, moea_options=moea_options)
-    if name == "random":
-        if moea_options:
-            raise ValueError("the random strategy takes no moea_options")
-        return RandomStrategy(problem, seed=seed)
-    raise ValueError(f"unknown strategy {name!r}; choose one of {list(STRATEGIES)}")
+    return strategy

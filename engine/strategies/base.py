@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from segevo.engine.constraints import NO_CONSTRAINTS, Constraints
 from segevo.engine.problem import Problem
 
 __all__ = ["History", "Proposal", "Strategy", "known_keys", "new_random"]
@@ -125,13 +126,50 @@ class Strategy(ABC):
         self.problem = problem
         self.seed = int(seed)
         self.options: dict[str, Any] = {"strategy": self.name, "seed": self.seed}
+        self.constraints: Constraints = NO_CONSTRAINTS
+        """Deployment bounds; proposals keep to the latency bound by the predicted latency
+        and the model-driven ones to the accuracy bound by the predicted accuracy."""
+
+    def constrain(self, constraints: Constraints) -> Strategy:
+        """Search within ``constraints`` from now on (returns ``self``)."""
+        if not isinstance(constraints, Constraints):
+            raise ValueError(f"constraints must be a Constraints, got {type(constraints).__name__}")
+        self.constraints = constraints
+        return self
 
     def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` distinct repaired architectures: the lower and upper bounds, then random."""
+        """``n`` distinct repaired architectures: the lower and upper bounds, then random.
+
+        Under a latency bound, bound architectures predicted beyond it are left out and
+        random ones predicted within it come first.
+        """
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n must be an integer >= 0, got {n!r}")
         bounds = np.stack([self.problem.lower, self.problem.upper]).astype(np.int64)
-        return new_random(self.problem, int(n), rng, np.zeros(0, np.int64), first=bounds)
+        if self.constraints.max_latency_ms is None:
+            return new_random(self.problem, int(n), rng, np.zeros(0, np.int64), first=bounds)
+        bounds = self.problem.codec.check(self.problem.repair(bounds))
+        bounds = bounds[self.constraints.latency_violation(self.problem.latency(bounds)) <= 0]
+        first = new_random(self.problem, len(bounds), rng, np.zeros(0, np.int64), first=bounds)
+        rest = self._new_random(int(n) - len(first), rng, known_keys(self.problem, first))
+        return np.concatenate([first, rest])[: int(n)]
+
+    def _new_random(self, n: int, rng: np.random.Generator, exclude: np.ndarray) -> np.ndarray:
+        """:func:`new_random`, preferring architectures predicted within the latency bound."""
+        if n <= 0:
+            return np.zeros((0, self.problem.n_var), np.int64)
+        if self.constraints.max_latency_ms is None:
+            return new_random(self.problem, n, rng, exclude)
+        pool = new_random(self.problem, 8 * n, rng, exclude)
+        return self._least_violating(pool, n)
+
+    def _least_violating(self, X: np.ndarray, n: int) -> np.ndarray:
+        """``n`` rows of ``X``, those predicted within the latency bound first (else by how
+        little they exceed it), in their given order otherwise."""
+        if self.constraints.max_latency_ms is None or X.shape[0] == 0:
+            return X[:n]
+        violation = self.constraints.latency_violation(self.problem.latency(X))
+        return X[np.argsort(violation, kind="stable")[:n]]
 
     def fit_model(self, X: np.ndarray, acc: np.ndarray) -> Any | None:
         """A fitted accuracy model for ``propose``, or None for model-free strategies."""

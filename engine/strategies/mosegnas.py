@@ -8,27 +8,26 @@ architectures (default: the hierarchical K-S pre-screening, Algorithm 4).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from segevo.engine.moea import minimize, survival_order
-from segevo.engine.prescreen import PRESCREENS, prescreen
+from segevo.engine.prescreen import prescreen, prescreen_plugin
 from segevo.engine.problem import Problem
-from segevo.engine.strategies.base import History, Proposal, Strategy, new_random
+from segevo.engine.pymoo_moea import minimize_with_pymoo
+from segevo.engine.strategies.base import History, Proposal, Strategy
 from segevo.engine.strategies.options import MOEAOptions
 
 __all__ = ["MoSegNASStrategy"]
 
-# Pre-screens whose result is already in order of preference (the others choose a set).
-_RANKED_PRESCREENS = frozenset({"survival", "hv"})
-
 
 def _surrogate_factory() -> Any:
-    from segevo.surrogates import available_surrogates, make_surrogate
+    from segevo.surrogates import make_surrogate, surrogate_class
 
-    return make_surrogate, available_surrogates
+    return make_surrogate, surrogate_class
 
 
 class MoSegNASStrategy(Strategy):
@@ -36,7 +35,7 @@ class MoSegNASStrategy(Strategy):
 
     Options: ``surrogate`` (a name from :func:`segevo.surrogates.available_surrogates`),
     ``surrogate_options`` (that surrogate's keyword options), ``prescreen`` (one of
-    :data:`segevo.engine.prescreen.PRESCREENS`) and ``moea_options``
+    :func:`segevo.engine.prescreen.available_prescreens`) and ``moea_options``
     (:class:`MOEAOptions`). With no model (fewer than 2 evaluations) it proposes random
     architectures.
     """
@@ -54,11 +53,9 @@ class MoSegNASStrategy(Strategy):
         moea_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(problem, seed=seed)
-        _, available = _surrogate_factory()
-        if surrogate not in available():
-            raise ValueError(f"unknown surrogate {surrogate!r}; available: {available()}")
-        if prescreen not in PRESCREENS:
-            raise ValueError(f"unknown pre-screen {prescreen!r}; choose one of {list(PRESCREENS)}")
+        _, surrogate_class = _surrogate_factory()
+        surrogate_class(surrogate)  # an unknown name raises, naming the known ones
+        prescreen_plugin(prescreen)
         self.surrogate = surrogate
         self.surrogate_options = dict(surrogate_options or {})
         # Constructing one validates the surrogate options now rather than at the first fit.
@@ -119,25 +116,39 @@ class MoSegNASStrategy(Strategy):
     ) -> Proposal:
         X_done, exclude = history.X_done, history.exclude
         if model is None:
-            return self._proposal(new_random(self.problem, k, rng, exclude))
+            return self._proposal(self._new_random(k, rng, exclude))
         problem = self.problem
+        constraints = self.constraints
 
         def objectives(X: np.ndarray) -> np.ndarray:
             return np.column_stack([-model.predict(X), problem.latency(X)])
+
+        def violation(X: np.ndarray, F: np.ndarray) -> np.ndarray:
+            return constraints.violation(-F[:, 0], F[:, 1])
 
         candidates = self._enumerated_candidates(exclude)
         if candidates is not None:
             acc_pred, lat_pred = model.predict(candidates), problem.latency(candidates)
             n = max(self.moea.pop_size, k)
-            order, _, _ = survival_order(np.column_stack([-acc_pred, lat_pred]), n)
+            order, _, _ = survival_order(
+                np.column_stack([-acc_pred, lat_pred]),
+                n,
+                constraints.violation(acc_pred, lat_pred) if constraints.active else None,
+            )
             return self._prescreened(
                 candidates[order], acc_pred[order], lat_pred[order], history, k, rng
             )
         seeds = None
         if X_done.shape[0] and self.moea.max_seeds:
-            order, rank, _ = survival_order(history.F_done, self.moea.max_seeds)
-            seeds = X_done[order[rank == 0]]
-        result = minimize(
+            cv_done = constraints.violation(history.acc_done, history.lat_done)
+            order, rank, _ = survival_order(history.F_done, self.moea.max_seeds, cv_done)
+            seeds = X_done[order[rank == rank[0]]] if order.size else None
+        run_moea = minimize
+        extra_options: dict[str, Any] = self.moea.operators()
+        if self.moea.algorithm != "nsga2":
+            run_moea = partial(minimize_with_pymoo, self.moea.algorithm.partition(":")[2])
+            extra_options = {"sample": problem.sample, "keys": problem.codec.keys}
+        result = run_moea(
             objectives,
             problem.lower,
             problem.upper,
@@ -147,7 +158,8 @@ class MoSegNASStrategy(Strategy):
             seeds=seeds,
             exclude_keys=exclude,
             repair=problem.repair,
-            **self.moea.operators(),
+            violation=violation if constraints.active else None,
+            **extra_options,
         )
         candidates, acc_pred, lat_pred = result.X, -result.F[:, 0], result.F[:, 1]
         fresh = ~np.isin(problem.codec.keys(candidates), exclude)
@@ -155,7 +167,7 @@ class MoSegNASStrategy(Strategy):
             # The surrogate's optimum is already evaluated; widen the pool with new
             # random architectures so that exactly k can still be chosen.
             taken = np.unique(np.concatenate([exclude, problem.codec.keys(candidates)]))
-            extra = new_random(problem, 4 * k, rng, taken)
+            extra = self._new_random(4 * k, rng, taken)
             if extra.shape[0]:
                 candidates = np.concatenate([candidates, extra])
                 acc_pred = np.concatenate([acc_pred, model.predict(extra)])
@@ -185,6 +197,21 @@ class MoSegNASStrategy(Strategy):
         rng: np.random.Generator,
     ) -> Proposal:
         X_done = history.X_done
+        if self.constraints.active:
+            # Pre-screening chooses among the candidates predicted feasible; with fewer
+            # than k of those, the least violating ones are the proposal.
+            fresh = ~np.isin(self.problem.codec.keys(candidates), history.exclude)
+            candidates, acc_pred, lat_pred = candidates[fresh], acc_pred[fresh], lat_pred[fresh]
+            violation = self.constraints.violation(acc_pred, lat_pred)
+            feasible = violation <= 0
+            if np.count_nonzero(feasible) < k:
+                best = np.argsort(violation, kind="stable")[:k]
+                return Proposal(candidates[best], acc_pred[best], lat_pred[best])
+            candidates, acc_pred, lat_pred = (
+                candidates[feasible],
+                acc_pred[feasible],
+                lat_pred[feasible],
+            )
         if candidates.shape[0] <= k:
             return Proposal(candidates, acc_pred, lat_pred)
         chosen = prescreen(
@@ -198,7 +225,7 @@ class MoSegNASStrategy(Strategy):
             rng=rng,
             exclude=np.concatenate([X_done, history.X_pending]),
         )
-        if self.prescreen not in _RANKED_PRESCREENS:
+        if not prescreen_plugin(self.prescreen).ranked:
             # A subset pre-screen returns a set; the engine feeds a proposal best first, so a
             # random order makes every prefix a spread-out sample of that set.
             chosen = chosen[rng.permutation(chosen.size)]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from segevo.engine.moea import make_crossover, make_mutation
+from segevo.engine.pymoo_moea import PYMOO_ALGORITHMS, check_pymoo_algorithm
 
 __all__ = ["MOEAOptions"]
 
@@ -21,6 +22,20 @@ def _int_at_least(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _algorithm_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"moea option algorithm must be a string, got {value!r}")
+    if value == "nsga2":
+        return value
+    prefix, sep, name = value.partition(":")
+    if prefix != "pymoo" or not sep:
+        raise ValueError(
+            f"unknown MOEA {value!r}; use nsga2 (the default) or pymoo:NAME, NAME one of "
+            f"{', '.join(PYMOO_ALGORITHMS)}"
+        )
+    return f"pymoo:{check_pymoo_algorithm(name)}"
+
+
 @dataclass(frozen=True)
 class MOEAOptions:
     """``pop_size``, ``n_gen`` (proposal generations on the surrogate), ``max_seeds``
@@ -29,7 +44,8 @@ class MOEAOptions:
     0.9, integer polynomial mutation with per-variable probability 0.05 and eta 1, after
     the paper's Table I), and ``exhaustive``: when the problem can produce at most this
     many architectures, a surrogate proposal scores every one of them instead of running
-    the MOEA (0: always the MOEA). Only the ``mosegnas`` strategy uses ``exhaustive``."""
+    the MOEA (0: always the MOEA; the default with a pymoo algorithm), and ``algorithm``,
+    the proposal MOEA. Only the ``mosegnas`` strategy uses ``exhaustive`` and ``algorithm``."""
 
     pop_size: int = 100
     # The paper's 1000 generations found fronts no better than 200 on the synthetic r50-sized
@@ -44,6 +60,9 @@ class MOEAOptions:
     # Scoring 20,000 rows with any built-in predictor costs less than one NSGA-II generation
     # of population 100 costs in 200 generations, and it finds the exact predicted front.
     exhaustive: int = 20_000
+    algorithm: str = "nsga2"
+    """The proposal MOEA: ``nsga2`` (segevo's own, fast) or ``pymoo:NAME`` (any algorithm
+    of :data:`segevo.engine.pymoo_moea.PYMOO_ALGORITHMS`, e.g. ``pymoo:SMSEMOA``)."""
 
     @classmethod
     def parse(cls, options: dict[str, Any] | None, *, default_pop_size: int = 100) -> MOEAOptions:
@@ -56,7 +75,11 @@ class MOEAOptions:
         pop_size = _int_at_least("pop_size", options.get("pop_size", default_pop_size), 2)
         n_gen = _int_at_least("n_gen", options.get("n_gen", cls.n_gen), 0)
         max_seeds = _int_at_least("max_seeds", options.get("max_seeds", pop_size // 2), 0)
-        exhaustive = _int_at_least("exhaustive", options.get("exhaustive", cls.exhaustive), 0)
+        algorithm = _algorithm_name(options.get("algorithm", cls.algorithm))
+        # A pymoo algorithm asked for by name should run, not be bypassed by scoring a small
+        # space exhaustively (unless exhaustive is given too).
+        default_exhaustive = cls.exhaustive if algorithm == "nsga2" else 0
+        exhaustive = _int_at_least("exhaustive", options.get("exhaustive", default_exhaustive), 0)
         crossover = options.get("crossover", "two_point")
         mutation = options.get("mutation", "polynomial")
         if crossover not in _CROSSOVERS:
@@ -87,6 +110,7 @@ class MOEAOptions:
             mutation,
             mutation_options,
             exhaustive,
+            algorithm,
         )
         # Building the operators once validates their options now rather than mid-run.
         bounds = np.zeros(1, np.int64), np.ones(1, np.int64)

@@ -6,13 +6,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from segevo.engine.strategies.base import History, Proposal, Strategy, new_random
+from segevo.engine.strategies.base import History, Proposal, Strategy
 
 __all__ = ["RandomStrategy"]
 
 
 class RandomStrategy(Strategy):
-    """Proposes distinct random architectures, none evaluated or pending."""
+    """Proposes distinct random architectures, none evaluated or pending (under a latency
+    bound, those predicted within it first)."""
 
     name: ClassVar[str] = "random"
     adaptive: ClassVar[bool] = False
@@ -20,4 +21,4 @@ class RandomStrategy(Strategy):
     def _propose(
         self, model: Any | None, history: History, k: int, rng: np.random.Generator
     ) -> Proposal:
-        return self._proposal(new_random(self.problem, k, rng, history.exclude))
+        return self._proposal(self._new_random(k, rng, history.exclude))

@@ -157,7 +157,8 @@ def pick_command(run_dir: Path, count: int, fmt: str, output: Path | None) -> No
 
 
 def _summary(rows: object, fmt: str, output: Path | None) -> None:
-    from segevo.cli.frontier import RunRows, hypervolume
+    from segevo.cli.frontier import RunRows
+    from segevo.engine.hypervolume import hypervolume
 
     assert isinstance(rows, RunRows)
     if fmt != "table" and output is None:

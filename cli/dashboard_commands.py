@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from segevo.cli.common import setup_logging
+from segevo.cli.locations import TOKEN_FILE_TYPE
 
 
 @click.command("dashboard")
 @click.argument("target")
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=TOKEN_FILE_TYPE,
     help="the run's token file (needed for HOST:PORT; a run directory has its own)",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to serve on")
@@ -38,7 +39,10 @@ def dashboard_command(
     setup_logging(verbose)
     if not 0 <= port <= 65535:
         raise click.UsageError(f"--port must be in 0..65535, got {port}")
-    if Path(target).is_dir():
+    from segevo.cli.locations import looks_like_run_dir
+    from segevo.engine.location import run_path
+
+    if looks_like_run_dir(target):
         source = RunDirSource(target)
         if token_file is not None:
             source.token = read_token(token_file)
@@ -54,7 +58,7 @@ def dashboard_command(
             raise click.UsageError(f"{exc} (or give a run directory)") from None
         source = RemoteSource(endpoint, read_token(token_file))
     address = Endpoint(host, port)
-    token_path = token_file or (Path(target) / "token")
+    token_path = token_file or (run_path(target) / "token")
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:

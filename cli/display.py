@@ -221,6 +221,10 @@ class SearchDisplay(_Display):
         self._front: list[tuple[float, float, int]] = []
         self._front_at = -np.inf
         self._front_rows_seen = -1
+        self.front_source: Any = None
+        """A callable giving the front as the coordinator's ``front`` query does; when set,
+        the front comes from it instead of the archive (a run directory on an object store
+        is not re-read every few seconds by the coordinator's own event loop)."""
 
     def _refresh_front(self, status: dict[str, Any]) -> None:
         from segevo.engine.location import run_path
@@ -233,6 +237,16 @@ class SearchDisplay(_Display):
         if status.get("evaluations", 0) == self._front_rows_seen:
             return
         self._front_at = now
+        if self.front_source is not None:
+            front = self.front_source()
+            self._front = sorted(
+                (float(lat), float(acc), int(task))
+                for lat, acc, task in zip(
+                    front["lat_ms"], front["acc"], front["task_id"], strict=True
+                )
+            )
+            self._front_rows_seen = int(status.get("evaluations", 0))
+            return
         from segevo.cli.frontier import read_run
 
         try:
@@ -256,7 +270,7 @@ class SearchDisplay(_Display):
         text = (
             f"search: {status['evaluations']}/{status['budget']} evaluations  "
             f"evaluators {status.get('evaluators_connected', 0)}  "
-            f"front {status['front_size']}  hv {status['hypervolume']:.4g}  "
+            f"{_feasible(status)}front {status['front_size']}  hv {status['hypervolume']:.4g}  "
             f"{duration(self._time_left(status))} left"
         )
         if self._front:
@@ -277,6 +291,7 @@ class SearchDisplay(_Display):
             f"{done}/{budget} evaluations   ",
             f"evaluators {status.get('evaluators_connected', 0)}   ",
             f"queue {status.get('queued', 0)}   ",
+            _feasible(status, "   "),
             f"front {status['front_size']}   ",
             f"hypervolume {status['hypervolume']:.4g}   ",
             f"surrogate v{status.get('surrogate_version', '-')}   ",
@@ -304,3 +319,11 @@ class SearchDisplay(_Display):
             self.line(status),
             force=finished,
         )
+
+
+def _feasible(status: dict[str, Any], gap: str = "  ") -> str:
+    """``feasible 12  `` when the run has constraints, else nothing."""
+    bounds = status.get("constraints") or {}
+    if not any(v is not None for v in bounds.values()):
+        return ""
+    return f"feasible {status.get('feasible', 0)}{gap}"

@@ -49,11 +49,9 @@ class RunRows:
     def reference(self) -> tuple[float, float]:
         """The run's hypervolume reference point (accuracy, latency ms), moved onto the
         constraints' corner, so that the hypervolume is that of the feasible region."""
-        ref = self.config.hv_reference
-        if ref is None:
-            worst = float(np.max(self.latency)) if len(self) else 1.0
-            ref = (0.0, 1.1 * worst)
-        return self.config.constraints.hv_reference((float(ref[0]), float(ref[1])))
+        from segevo.engine.hypervolume import run_reference
+
+        return run_reference(self.config.hv_reference, self.config.constraints, self.latency)
 
     def front_mask(self) -> np.ndarray:
         """True for the rows on the front of the feasible rows."""
@@ -126,16 +124,6 @@ def front_rows(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return rows[np.lexsort((-np.asarray(acc)[rows], np.asarray(lat)[rows]))]
 
 
-def hypervolume(acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float]) -> float:
-    """Hypervolume of the points in (-accuracy, latency) against ``reference``."""
-    acc = np.asarray(acc, dtype=np.float64)
-    if acc.size == 0:
-        return 0.0
-    F = np.ascontiguousarray(np.column_stack([-acc, np.asarray(lat, dtype=np.float64)]))
-    ref = np.array([-reference[0], reference[1]], dtype=np.float64)
-    return float(_core.hypervolume_2d(F, ref))
-
-
 def hypervolume_trace(
     acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float], *, points: int = 200
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -144,5 +132,7 @@ def hypervolume_trace(
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     counts = np.unique(np.linspace(1, n, num=min(points, n)).round().astype(np.int64))
+    from segevo.engine.hypervolume import hypervolume
+
     values = np.array([hypervolume(acc[:k], lat[:k], reference) for k in counts])
     return counts, values

@@ -66,6 +66,7 @@ def main(debug: bool) -> None:
 def _register() -> None:
     from segevo.cli.archive_commands import archive_group, pick_command
     from segevo.cli.dashboard_commands import dashboard_command
+    from segevo.cli.fleet_commands import fleet_command
     from segevo.cli.lut_commands import lut_group
     from segevo.cli.network_commands import export_command, train_command
     from segevo.cli.search import run_command
@@ -83,6 +84,7 @@ def _register() -> None:
         export_command,
         train_command,
         dashboard_command,
+        fleet_command,
     ):
         main.add_command(command)
 

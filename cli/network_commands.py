@@ -21,7 +21,14 @@ import click
 import numpy as np
 
 from segevo.cli.common import format_arch, note, parse_arch
+from segevo.cli.locations import RUN_DIR_TYPE
 from segevo.cli.options import dataset_option_dict, parse_hw, space_option_dict
+
+
+def _local_below(run_dir: Any, folder: str) -> Path:
+    """``RUN_DIR/folder``, or ``./folder`` for a run directory on an object store (networks
+    are written locally; copy them where they are needed)."""
+    return run_dir / folder if isinstance(run_dir, Path) else Path(folder)
 
 
 def _choose(run_dir: Path | None, arch: int | None, x: str | None) -> tuple[np.ndarray, str]:
@@ -72,7 +79,7 @@ ONNX = click.option(
 
 
 @click.command("export")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=RUN_DIR_TYPE)
 @click.option("--arch", type=int, help="the architecture's id in the run")
 @click.option("--x", "x_text", help="or the architecture vector, e.g. 2,1,0,...")
 @click.option(
@@ -103,12 +110,12 @@ def export_command(
         seed=int(options.get("seed", 0)),
         device=device,
     )
-    target = output or Path(run_dir) / "export" / f"{label}.pt"
+    target = output or _local_below(run_dir, "export") / f"{label}.pt"
     _write_export(net, space, x, class_names, target, onnx)
 
 
 @click.command("train")
-@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.argument("run_dir", required=False, type=RUN_DIR_TYPE)
 @click.option("--arch", type=int, help="the architecture's id in RUN_DIR")
 @click.option("--x", "x_text", help="or the architecture vector, e.g. 2,1,0,...")
 @click.option("--space", help="search space (default: the run's, else tiny)")
@@ -159,7 +166,7 @@ def train_command(
 
         torch.set_num_threads(threads)
     from segevo.cli.retrain import Recipe, retrain
-    from segevo.engine.problems.mosegnas import _space, canonical_dataset
+    from segevo.engine.problems.mosegnas import canonical_dataset, space_from_options
 
     options: dict[str, Any] = _mosegnas_options(run_dir) if run_dir is not None else {}
     x, label = _choose(run_dir, arch, x_text)
@@ -169,7 +176,7 @@ def train_command(
     data_spec = canonical_dataset(dataset or options.get("dataset", "synthetic"))
     data_opts = dict(options.get("dataset_options") or {}) if dataset is None else {}
     data_opts.update(dataset_option_dict(data_size))
-    search_space = _space(space_name, space_opts)
+    search_space = space_from_options(space_name, space_opts)
     crop_hw = parse_hw(crop)
     recipe = Recipe(
         steps=steps,
@@ -181,15 +188,22 @@ def train_command(
     )
     note(f"retraining {format_arch(x)} on {data_spec} for {steps} steps")
     start = time.perf_counter()
-    from rich.console import Console
+    from segevo.cli.display import TrainDisplay
 
-    with Console(stderr=True).status("training..."):
+    with TrainDisplay(title="retrain") as display:
         result = retrain(
-            search_space, x, data_spec, data_opts, recipe, device=device, val_images=val_images
+            search_space,
+            x,
+            data_spec,
+            data_opts,
+            recipe,
+            device=device,
+            val_images=val_images,
+            progress=display,
         )
     elapsed = time.perf_counter() - start
     folder = output or (
-        Path(run_dir) / "retrained" / label if run_dir else Path("retrained") / label
+        _local_below(run_dir, "retrained") / label if run_dir else Path("retrained") / label
     )
     folder.mkdir(parents=True, exist_ok=True)
     metrics = {

@@ -53,11 +53,11 @@ def device_options(function: Callable[..., Any]) -> Callable[..., Any]:
         type=int,
         default=1,
         show_default=True,
-        help="CPU threads a measurement uses (cpu device only)",
+        help="CPU threads a measurement uses (cpu and ort-cpu devices)",
     )(function)
-    return click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:i]")(
-        function
-    )
+    return click.option(
+        "--device", default="cpu", show_default=True, help="cpu, cuda[:i], ort-cpu or ort-cuda[:i]"
+    )(function)
 
 
 def space_option_dict(base_hw: str | None) -> dict[str, Any]:
@@ -73,8 +73,8 @@ def dataset_option_dict(data_size: str | None) -> dict[str, Any]:
 
 
 def device_option_dict(device: str, threads: int | None) -> dict[str, Any]:
-    """The device options the flags give (threads only for the CPU)."""
-    if device == "cpu" and threads is not None:
+    """The device options the flags give (threads only for the CPU devices)."""
+    if device in ("cpu", "ort-cpu") and threads is not None:
         if threads < 0:
             raise click.BadParameter("must be >= 0 (0: every core)", param_hint="--threads")
         return {"threads": threads}

@@ -58,6 +58,7 @@ def records(rows: RunRows, indices: np.ndarray | None = None) -> list[dict[str, 
             "lat_measured_ms": float(data["lat_ms"][i]),
             "lat_pred_ms": float(data["lat_pred_ms"][i]),
             "acc_pred": float(data["acc_pred"][i]),
+            "feasible": bool(rows.feasible[i]),
             "evaluator": str(names[i]),
             "x": format_arch(data["x"][i]),
         }

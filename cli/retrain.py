@@ -11,6 +11,7 @@ momentum 0.9 and weight decay 1e-5, learning rate 0.01 decaying with the poly sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +54,10 @@ class Retrained:
 
 
 def _data(dataset: str, options: dict[str, Any], split: str, **extra: Any) -> Any:
-    from segevo.engine.problems.mosegnas import _lists_to_tuples
+    from segevo.engine.problems.mosegnas import lists_to_tuples
     from segevo.nets.datasets import get_dataset
 
-    return get_dataset(dataset, split, **_lists_to_tuples(dict(options)), **extra)
+    return get_dataset(dataset, split, **lists_to_tuples(dict(options)), **extra)
 
 
 def retrain(
@@ -68,8 +69,12 @@ def retrain(
     *,
     device: str = "cpu",
     val_images: int | None = None,
+    progress: Callable[[Any], None] | None = None,
 ) -> Retrained:
-    """Train architecture ``x`` of ``space`` from scratch on ``dataset`` and score it."""
+    """Train architecture ``x`` of ``space`` from scratch on ``dataset`` and score it.
+
+    ``progress`` receives each step's ``segevo.nets.train.TrainProgress`` (a display draws it).
+    """
     import torch
 
     from segevo.nets.blocks import SegmentationNet
@@ -96,6 +101,7 @@ def retrain(
         weight_decay=recipe.weight_decay,
         poly_power=recipe.poly_power,
         seed=recipe.seed,
+        progress=progress,
     )
     net = without_aux(model, arch, train_data.num_classes)
     confusion, _, count = score_model(

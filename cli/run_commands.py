@@ -9,15 +9,16 @@ from typing import Any
 import click
 
 from segevo.cli.common import finish_process, setup_logging
+from segevo.cli.locations import TOKEN_FILE_TYPE, looks_like_run_dir
 
 
 @click.command("evaluator")
 @click.option("--connect", "connect", required=True, help="HOST:PORT of the coordinator")
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=TOKEN_FILE_TYPE,
     required=True,
-    help="the run's token file (RUN_DIR/token)",
+    help="the run's token file (RUN_DIR/token; a URL such as s3://bucket/run/token works too)",
 )
 @click.option("--name", help="how the coordinator names this evaluator")
 @click.option(
@@ -83,7 +84,7 @@ def evaluator_command(
     finish_process(0)
 
 
-def _offline_status(run_dir: Path) -> dict[str, Any]:
+def _offline_status(run_dir: Any) -> dict[str, Any]:
     from segevo.engine.actors.archive_actor import ArchiveMirror
     from segevo.engine.archive import open_archive
     from segevo.engine.rundir import RunDir
@@ -111,18 +112,19 @@ def _offline_status(run_dir: Path) -> dict[str, Any]:
 @click.argument("target")
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=TOKEN_FILE_TYPE,
     help="token file (needed for HOST:PORT; a run directory has its own)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the raw status as JSON")
 def status_command(target: str, token_file: Path | None, as_json: bool) -> None:
-    """Show a search's progress: TARGET is a run directory or HOST:PORT of a live run."""
+    """Show a search's progress: TARGET is a run directory (a folder or a URL such as
+    s3://bucket/prefix) or HOST:PORT of a live run."""
     from segevo.engine.client import query_once
     from segevo.engine.rundir import RunDir, read_token
     from segevo.engine.wire import parse_endpoint
 
     try:
-        if Path(target).is_dir():
+        if looks_like_run_dir(target):
             rundir = RunDir.open(target)
             endpoint = rundir.read_endpoint()
             token = read_token(token_file) if token_file else rundir.token()
@@ -135,7 +137,7 @@ def status_command(target: str, token_file: Path | None, as_json: bool) -> None:
                     # Not running any more (or someone else has the port): read the files.
                     status = None
             if status is None:
-                status = _offline_status(Path(target))
+                status = _offline_status(rundir.path)
         else:
             if token_file is None:
                 raise click.UsageError("HOST:PORT needs --token-file (the run's RUN_DIR/token)")

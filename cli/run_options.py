@@ -84,7 +84,9 @@ def problem_flag_options(function: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(path_type=Path),
             help="trained supernet checkpoint; default: train or reuse a cached one",
         ),
-        click.option("--device", help="latency target: cpu (default) or cuda[:i]"),
+        click.option(
+            "--device", help="latency target: cpu (default), cuda[:i], ort-cpu or ort-cuda[:i]"
+        ),
         click.option("--space", help="search space: tiny (default) or r50"),
         click.option(
             "--dataset",
@@ -146,7 +148,7 @@ def _with_quick_defaults(options: dict[str, Any]) -> dict[str, Any]:
     for key, value in QUICK_PROBLEM.items():
         if key in _QUICK_DATA_KEYS and not quick_data:
             continue
-        if key == "device_options" and out.get("device", "cpu") != "cpu":
+        if key == "device_options" and out.get("device", "cpu") not in ("cpu", "ort-cpu"):
             continue  # threads is a CPU option
         out.setdefault(key, copy.deepcopy(value))
     return out
@@ -174,12 +176,12 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
     from segevo.devices import get_device
     from segevo.engine.problems.mosegnas import (
         MoSegNASProblem,
-        _lists_to_tuples,
-        _space,
         canonical_dataset,
         check_options,
         ensure_lut,
         ensure_supernet,
+        lists_to_tuples,
+        space_from_options,
         train_config,
     )
     from segevo.nets.datasets import get_dataset
@@ -187,9 +189,9 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
     options = dict(options)
     check_options(options)  # mistakes surface now, not after minutes of training
     space_name = options.get("space", "tiny")
-    space = _space(space_name, options.get("space_options"))
+    space = space_from_options(space_name, options.get("space_options"))
     options["dataset"] = canonical_dataset(options.get("dataset", "synthetic"))
-    data_options = _lists_to_tuples(dict(options.get("dataset_options") or {}))
+    data_options = lists_to_tuples(dict(options.get("dataset_options") or {}))
     num_classes = get_dataset(options["dataset"], "val", **data_options).num_classes
     if options.get("supernet") is None:
         config = train_config(
@@ -227,7 +229,7 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
                 num_classes,
                 device,
                 protocol,
-                progress=display.live,
+                progress=display.advance if display.live else None,
                 chunk_s=None if display.live else 10.0,
                 on_chunk=None if display.live else display,
                 on_wait=display.message,

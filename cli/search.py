@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from segevo.cli.common import finish_process, note, setup_logging
 from segevo.cli.display import SearchDisplay
+from segevo.cli.locations import RUN_DIR_TYPE
 from segevo.cli.run_options import prepare_run_config, problem_flag_options, resolve_run_config
 
+if TYPE_CHECKING:
+    from segevo.engine.location import RunPath
+
 PICKS = 5
+INFEASIBLE = "infeasible: "  # the stop reason of a run whose bounds no architecture meets
 
 
 @click.command("run")
@@ -38,8 +43,8 @@ PICKS = 5
 @click.option("--listen", help="HOST:PORT to serve evaluators and clients (default 127.0.0.1:0)")
 @click.option(
     "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="run directory (default runs/<time>)",
+    type=RUN_DIR_TYPE,
+    help="run directory: a folder (default runs/<time>) or a URL such as s3://bucket/prefix",
 )
 @click.option(
     "--resume",
@@ -62,6 +67,25 @@ PICKS = 5
     "--max-staleness",
     type=int,
     help="steady state: results a model may lack when it proposes (default 8)",
+)
+@click.option(
+    "--max-latency",
+    "max_latency_ms",
+    type=float,
+    metavar="MS",
+    help="only networks at most this fast are feasible (proposals keep to it by the LUT)",
+)
+@click.option(
+    "--min-accuracy",
+    type=float,
+    metavar="A",
+    help="only networks at least this accurate are feasible",
+)
+@click.option(
+    "--moea",
+    metavar="nsga2|pymoo:NAME",
+    help="proposal MOEA on the predictions: nsga2 (default) or a pymoo algorithm, "
+    "e.g. pymoo:SMSEMOA",
 )
 @click.option("--lease", "lease_s", type=float, help="task lease in seconds")
 @click.option(
@@ -89,7 +113,7 @@ def run_command(
     batch: int | None,
     evaluators: int | None,
     listen: str | None,
-    run_dir: Path | None,
+    run_dir: RunPath | None,
     resume: str | None,
     seed: int | None,
     sync: bool | None,
@@ -97,6 +121,9 @@ def run_command(
     prescreen: str | None,
     surrogate: str | None,
     max_staleness: int | None,
+    max_latency_ms: float | None,
+    min_accuracy: float | None,
+    moea: str | None,
     lease_s: float | None,
     dashboard: str | None,
     table_columns: str | None,
@@ -121,7 +148,7 @@ def run_command(
         "dashboard": _dashboard_address(dashboard),
     }
     if resume is not None:
-        target = Path(resume) if resume else run_dir
+        target = RUN_DIR_TYPE.convert(resume, None, None) if resume else run_dir
         if target is None:
             raise click.UsageError("--resume needs a run directory (--resume RUN_DIR)")
         given = {
@@ -136,6 +163,9 @@ def run_command(
             "prescreen": prescreen,
             "surrogate": surrogate,
             "max_staleness": max_staleness,
+            "max_latency": max_latency_ms,
+            "min_accuracy": min_accuracy,
+            "moea": moea,
             "lease": lease_s,
             "table_columns": table_columns,
             "table_noise": table_noise,
@@ -164,9 +194,12 @@ def run_command(
             "prescreen": prescreen,
             "surrogate": surrogate,
             "max_staleness": max_staleness,
+            "max_latency_ms": max_latency_ms,
+            "min_accuracy": min_accuracy,
             "lease_s": lease_s,
         }
         config = resolve_run_config(config_file, overrides, flags)
+        config = _with_moea(config, moea)
         config = _with_table_options(config, table_columns, table_noise)
         target = run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         config = prepare_run_config(config)
@@ -174,6 +207,8 @@ def run_command(
         coordinator = Coordinator.create(config, target, on_progress=display, **options)
     note(f"run directory: {coordinator.rundir.path}")
     coordinator.on_progress = _announcing(coordinator, display)
+    if coordinator.rundir.remote:
+        display.front_source = coordinator.front
     with display:
         summary = anyio.run(coordinator.run)
         display(coordinator.status())  # the final state stays on screen
@@ -183,8 +218,25 @@ def run_command(
         f"{summary.elapsed_s:.1f} s ({summary.run_dir})"
     )
     if summary.evaluations:
-        _final_report(Path(summary.run_dir))
+        _final_report(summary.run_dir)
+    if summary.reason.startswith(INFEASIBLE):
+        click.echo(f"error: {summary.reason.removeprefix(INFEASIBLE)}", err=True)
+        finish_process(2)
     finish_process(0 if summary.finished else 3)
+
+
+def _with_moea(config: Any, moea: str | None) -> Any:
+    """``--moea`` as the ``algorithm`` of ``moea_options`` (checked now)."""
+    if moea is None:
+        return config
+    from segevo.engine.strategies import MOEAOptions
+
+    options = {**config.moea_options, "algorithm": moea}
+    try:
+        MOEAOptions.parse(options)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--moea") from None
+    return config.replace(moea_options=options)
 
 
 def _with_table_options(config: Any, columns: str | None, noise: str | None) -> Any:
@@ -242,10 +294,11 @@ def _announcing(coordinator: Any, display: SearchDisplay) -> Any:
     return progress
 
 
-def _final_report(run_dir: Path) -> None:
+def _final_report(run_dir: RunPath) -> None:
     """The picked networks, a front plot and CSV files in RUN_DIR/report/, and where all is."""
     from segevo.cli.frontier import read_run
     from segevo.cli.report import emit, front_records, picks, plot_front, to_csv
+    from segevo.engine.location import local_file_for
 
     rows = read_run(run_dir)
     chosen = picks(rows, PICKS)
@@ -253,7 +306,8 @@ def _final_report(run_dir: Path) -> None:
     report.mkdir(exist_ok=True)
     (report / "picks.csv").write_text(to_csv(chosen))
     (report / "front.csv").write_text(to_csv(front_records(rows)))
-    plot_front(rows, report / "front.png")
+    with local_file_for(report / "front.png") as png:
+        plot_front(rows, png)
     click.echo("\npicked networks (most accurate + best trade-offs, fastest first):")
     emit(chosen, "table", None)
     click.echo(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .measurement import Measurement, Protocol, summarize
+from .measurement import Measurement, Protocol, run_protocol
 
 if TYPE_CHECKING:
     import torch
@@ -123,17 +123,4 @@ class TorchDevice(Device):
             def call() -> object:
                 return module(*inputs)
 
-            for _ in range(proto.warmup):
-                call()
-            self._synchronize()
-            best: Measurement | None = None
-            for attempt in range(1, proto.retries + 2):
-                result = summarize(self._time_calls(call, proto), attempts=attempt)
-                if best is None or result.spread < best.spread:
-                    best = result
-                if result.spread <= proto.max_spread:
-                    break
-        assert best is not None
-        return Measurement(
-            **{**best.to_dict(), "attempts": attempt, "flagged": best.spread > proto.max_spread}
-        )
+            return run_protocol(call, proto, self._time_calls, self._synchronize)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +81,32 @@ class BuildResult:
         return load_lut(self.path, space)
 
 
+@dataclass(frozen=True)
+class BuildProgress:
+    """A build's progress, sent to ``build_lut(progress=...)`` once before the first
+    measurement (``measured == 0``, ``key == ""``) and after every part.
+
+    ``done`` of ``total`` parts are in the table; ``measured`` of them by this call, in
+    ``elapsed_s`` seconds; ``kind`` and ``key`` name the part just measured.
+    """
+
+    done: int
+    total: int
+    measured: int
+    elapsed_s: float
+    kind: str = ""
+    key: str = ""
+
+    def seconds_left(self) -> float:
+        """The time the missing parts take at this call's pace (NaN before the first)."""
+        if not self.measured:
+            return float("nan")
+        return self.elapsed_s / self.measured * (self.total - self.done)
+
+
+ProgressCallback = Callable[[BuildProgress], None]
+
+
 def _units(space: Any, num_classes: int) -> dict[str, Any]:
     """Key -> ``blocks.TimingUnit`` for every key the space can produce."""
     from segevo.nets.blocks import timing_units
@@ -130,33 +155,6 @@ def _previous(
     return dict(record.entries)
 
 
-@contextmanager
-def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]latency table[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("", total=total, completed=done)
-        yield lambda description: bar.update(task, advance=1, description=description)
-
-
 def build_lut(
     space: Any,
     device: Device | str,
@@ -164,7 +162,7 @@ def build_lut(
     *,
     num_classes: int,
     resume: bool = True,
-    progress: bool = True,
+    progress: ProgressCallback | None = None,
     max_entries: int | None = None,
     time_limit_s: float | None = None,
     flush_every_s: float = 2.0,
@@ -176,7 +174,9 @@ def build_lut(
     ``device`` is a Device or a registry name. ``max_entries`` / ``time_limit_s`` stop early
     (the sidecar keeps what was measured; call again to go on). ``resume=False`` ignores and
     overwrites an earlier partial build. ``protocol`` overrides the device's measuring
-    protocol (``warmup``, ``min_repeats``, ``budget_s``...). Returns a :class:`BuildResult`.
+    protocol (``warmup``, ``min_repeats``, ``budget_s``...). ``progress`` is called with a
+    :class:`BuildProgress` before the first part and after each (the library draws nothing;
+    ``segevo lut build`` draws a bar from these). Returns a :class:`BuildResult`.
     """
     if int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -186,6 +186,11 @@ def build_lut(
         raise ValueError(f"time_limit_s must be > 0 seconds, got {time_limit_s}")
     if not flush_every_s >= 0:
         raise ValueError(f"flush_every_s must be >= 0, got {flush_every_s}")
+    if progress is not None and not callable(progress):
+        raise ValueError(
+            f"progress must be a callable taking a BuildProgress, or None; got {progress!r} "
+            "(the library draws no bar: segevo lut build does)"
+        )
     dev = get_device(device) if isinstance(device, str) else device
     proto = dev.protocol.with_overrides(**protocol) if hasattr(dev, "protocol") else None
     target = Path(path)
@@ -218,21 +223,24 @@ def build_lut(
     start = time.perf_counter()
     last_flush = start
     measured = 0
+    if progress is not None:
+        progress(BuildProgress(len(kept), len(units), 0, 0.0))
     try:
-        with _progress(progress, len(units), len(kept)) as advance:
-            for key in todo:
-                if time_limit_s is not None and time.perf_counter() - start >= time_limit_s:
-                    break
-                unit = units[key]
-                module = unit.build()
-                measurement = dev.measure(module, unit.input_shapes, **protocol)
-                record.entries[key] = LUTEntry(unit.kind, measurement)
-                measured += 1
-                if advance is not None:
-                    advance(unit.kind)
-                if time.perf_counter() - last_flush >= flush_every_s:
-                    write_record(sidecar, record)
-                    last_flush = time.perf_counter()
+        for key in todo:
+            if time_limit_s is not None and time.perf_counter() - start >= time_limit_s:
+                break
+            unit = units[key]
+            module = unit.build()
+            measurement = dev.measure(module, unit.input_shapes, **protocol)
+            record.entries[key] = LUTEntry(unit.kind, measurement)
+            measured += 1
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                done = len(record.entries)
+                progress(BuildProgress(done, len(units), measured, elapsed, unit.kind, key))
+            if time.perf_counter() - last_flush >= flush_every_s:
+                write_record(sidecar, record)
+                last_flush = time.perf_counter()
     finally:
         if measured:
             write_record(sidecar, record)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .base import TorchDevice
 from .identity import cpu_model, runtime_versions
-from .measurement import Protocol
+from .measurement import Protocol, time_calls
 
 if TYPE_CHECKING:
     import torch
@@ -87,12 +87,4 @@ class CPUDevice(TorchDevice):
             torch.set_num_threads(before)
 
     def _time_calls(self, call: Callable[[], object], protocol: Protocol) -> np.ndarray:
-        samples: list[float] = []
-        deadline = time.perf_counter() + protocol.budget_s
-        while len(samples) < protocol.max_repeats:
-            start = self._now_ns()
-            call()
-            samples.append((self._now_ns() - start) / 1e6)
-            if len(samples) >= protocol.min_repeats and time.perf_counter() >= deadline:
-                break
-        return np.asarray(samples)
+        return time_calls(call, protocol, self._now_ns)

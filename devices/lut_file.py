@@ -1,6 +1,6 @@
 """The latency-table file: one JSON document, written atomically.
 
-Layout (``format: "segevo-lut"``, ``version: 1``)::
+Layout (``format: "segevo-lut"``, ``version`` 1, or 2 when the table carries a calibration)::
 
     {
       "format": "segevo-lut", "version": 1,
@@ -16,8 +16,14 @@ Layout (``format: "segevo-lut"``, ``version: 1``)::
       "entries": {"<key>": {"kind": "bottleneck", "count": 200, "mean_ms": ...,
                             "std_ms": ..., "median_ms": ..., "p95_ms": ..., "min_ms": ...,
                             "attempts": 1, "flagged": false}, ...},
-      "entries_sha256": "<sha256 of the canonical JSON of entries>"
+      "entries_sha256": "<sha256 of the canonical JSON of entries>",
+      "calibration": {"slope": 1.07, "intercept_ms": 0.21, "networks": 50,   # version 2 only
+                      "method": "robust", "device": {...}, "fitted": "..."}
     }
+
+A table without a calibration is written as version 1, exactly as before, so older segevo
+reads it; one with a calibration is version 2, which older segevo refuses by name instead of
+silently predicting uncalibrated sums. Version 1 files load and predict plain sums.
 
 Writes go to a temporary file in the same folder, are flushed to disk, then renamed over
 the target, so a reader sees either the old file or the new one, never a torn one. The
@@ -36,10 +42,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .calibration import Calibration
 from .measurement import Measurement
 
 FORMAT = "segevo-lut"
-VERSION = 1
+VERSION = 1  # without a calibration
+CALIBRATED_VERSION = 2  # with one
+READABLE_VERSIONS = (VERSION, CALIBRATED_VERSION)
 STATISTICS = ("median_ms", "mean_ms", "min_ms", "p95_ms")
 KINDS = ("stem", "bottleneck", "decoder")
 
@@ -85,12 +94,13 @@ class LUTRecord:
     complete: bool = False
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
+    calibration: Calibration | None = None
 
     def to_dict(self) -> dict[str, Any]:
         entries = {key: self.entries[key].to_dict() for key in sorted(self.entries)}
-        return {
+        out = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": VERSION if self.calibration is None else CALIBRATED_VERSION,
             "complete": self.complete,
             "space": {
                 "name": self.space_name,
@@ -108,6 +118,9 @@ class LUTRecord:
             "entries": entries,
             "entries_sha256": entries_checksum(entries),
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_dict()
+        return out
 
 
 def entries_checksum(entries: dict[str, Any]) -> str:
@@ -179,11 +192,19 @@ def read_record(path: str | os.PathLike[str]) -> LUTRecord:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise _fail(source, f"is not a segevo latency table (no format {FORMAT!r})")
     version = data.get("version")
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         raise LUTFileError(
             f"latency table {str(source)!r} has format version {version!r}; this segevo "
-            f"reads version {VERSION}"
+            f"reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
+    calibration = None
+    if version == CALIBRATED_VERSION:
+        try:
+            calibration = Calibration.from_dict(_require(data, "calibration", dict, source))
+        except ValueError as err:
+            if isinstance(err, LUTFileError):
+                raise
+            raise _fail(source, f"has a malformed calibration ({err})") from None
     entries_raw = _require(data, "entries", dict, source)
     checksum = _require(data, "entries_sha256", str, source)
     try:
@@ -225,7 +246,33 @@ def read_record(path: str | os.PathLike[str]) -> LUTRecord:
         complete=bool(_require(data, "complete", bool, source)),
         created=str(data.get("created", "")),
         updated=str(data.get("updated", "")),
+        calibration=calibration,
     )
+
+
+CALIBRATION_DEVICE_KEYS = ("backend", "model", "threads")
+
+
+def store_calibration(path: str | os.PathLike[str], calibration: Calibration | None) -> LUTRecord:
+    """Write ``calibration`` into the complete table at ``path`` (``None`` removes it).
+
+    Refuses (ValueError) a calibration fitted on another device than the table's (by
+    backend, model and threads), and a partial build. Returns the record as written.
+    """
+    record = read_record(path)
+    if not record.complete:
+        raise LUTFileError(f"latency table {str(path)!r} is a partial build; finish it first")
+    if calibration is not None and calibration.device:
+        mine = {k: record.device.get(k) for k in CALIBRATION_DEVICE_KEYS}
+        theirs = {k: calibration.device.get(k) for k in CALIBRATION_DEVICE_KEYS}
+        if mine != theirs:
+            raise ValueError(
+                f"the calibration was fitted on {theirs}, the table {str(path)!r} was measured "
+                f"on {mine}; calibrate a table with networks timed on its own device"
+            )
+    record.calibration = calibration
+    write_record(path, record)
+    return record
 
 
 def check_space(record: LUTRecord, space: Any, source: str) -> None:

@@ -10,7 +10,8 @@ the slow tail is other people's work, not the layer's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,3 +125,45 @@ class Protocol:
             )
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return Protocol(**fields)
+
+
+def time_calls(
+    call: Callable[[], object], protocol: Protocol, now_ns: Callable[[], int] = time.perf_counter_ns
+) -> np.ndarray:
+    """Per-call times (ms) of ``call`` on the clock ``now_ns``: at least ``min_repeats`` calls,
+    then until ``budget_s`` (wall clock) or ``max_repeats`` is reached."""
+    samples: list[float] = []
+    deadline = time.perf_counter() + protocol.budget_s
+    while len(samples) < protocol.max_repeats:
+        start = now_ns()
+        call()
+        samples.append((now_ns() - start) / 1e6)
+        if len(samples) >= protocol.min_repeats and time.perf_counter() >= deadline:
+            break
+    return np.asarray(samples)
+
+
+def run_protocol(
+    call: Callable[[], object],
+    protocol: Protocol,
+    timer: Callable[[Callable[[], object], Protocol], np.ndarray],
+    synchronize: Callable[[], None] = lambda: None,
+) -> Measurement:
+    """The measuring protocol every backend shares: ``warmup`` untimed calls, then rounds of
+    ``timer(call, protocol)`` until one's spread (p95 / median) is within ``max_spread``
+    (at most ``retries`` more rounds); the tightest round is kept, flagged when too wide."""
+    for _ in range(protocol.warmup):
+        call()
+    synchronize()
+    best: Measurement | None = None
+    attempt = 0
+    for attempt in range(1, protocol.retries + 2):
+        result = summarize(timer(call, protocol), attempts=attempt)
+        if best is None or result.spread < best.spread:
+            best = result
+        if result.spread <= protocol.max_spread:
+            break
+    assert best is not None
+    return Measurement(
+        **{**best.to_dict(), "attempts": attempt, "flagged": best.spread > protocol.max_spread}
+    )

@@ -212,6 +212,25 @@ def _squeeze_multipliers(n_lanes: int) -> np.ndarray:
     return np.array(out, dtype=np.uint32)
 
 
+def as_matrix(X: Any, n_var: int) -> np.ndarray:
+    """``X`` (one vector or ``[n, n_var]``) as a 2-D integer array (ValueError otherwise).
+
+    Integer dtypes pass unchanged (the kernels read any width); integral floats are converted.
+    """
+    arr = np.asarray(X)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != n_var:
+        raise ValueError(
+            f"expected architectures as an [n, {n_var}] integer array, got shape {np.shape(X)}"
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
+            raise ValueError(f"architecture digits must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+    return arr
+
+
 class IndexPlan:
     """Turns architecture vectors into rows of entry indices of one latency table.
 
@@ -343,19 +362,7 @@ class IndexPlan:
 
     def as_matrix(self, X: Any) -> np.ndarray:
         """``X`` as a 2-D integer array with ``n_var`` columns (ValueError otherwise)."""
-        arr = np.asarray(X)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != self.n_var:
-            raise ValueError(
-                f"expected architectures as an [n, {self.n_var}] integer array, got shape "
-                f"{np.shape(X)}"
-            )
-        if not np.issubdtype(arr.dtype, np.integer):
-            if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
-                raise ValueError(f"architecture digits must be integers, got dtype {arr.dtype}")
-            arr = arr.astype(np.int64)
-        return arr
+        return as_matrix(X, self.n_var)
 
     def check_bounds(self, X: np.ndarray, offset: int = 0) -> None:
         """Raise ValueError naming the first digit of ``X`` outside its bounds, if any."""

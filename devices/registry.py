@@ -1,16 +1,51 @@
-"""Devices by name: ``get_device("cpu", threads=1)``, ``get_device("cuda:1")``, user plugins."""
+"""Devices by name: ``get_device("cpu", threads=1)``, ``get_device("cuda:1")``, user plugins.
+
+Devices are plugins of the shared mechanism (:mod:`segevo.nets.plugins`): built-ins are
+registered below, others with :func:`register_device` or through an entry point in the group
+``segevo.devices`` naming a device factory (a :class:`Device` subclass, or a
+:class:`DevicePlugin` to accept ``name:i``; a factory with ``indexed = True`` does too).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from segevo.nets.plugins import PluginError, Registry, check_options, keyword_options
 
 from .base import Device
 
 DeviceFactory = Callable[..., Device]
 
-_FACTORIES: dict[str, DeviceFactory] = {}
-_INDEXED: set[str] = set()
+
+@dataclass(frozen=True)
+class DevicePlugin:
+    """A device factory; ``indexed``: ``name:i`` is accepted and passes ``index=i``."""
+
+    factory: DeviceFactory
+    indexed: bool = False
+
+
+def _adapt(name: str, plugin: Any) -> DevicePlugin:
+    if isinstance(plugin, DevicePlugin):
+        return plugin
+    if not callable(plugin):
+        raise TypeError(f"a device plugin is a Device factory, got {type(plugin).__name__}")
+    return DevicePlugin(plugin, bool(getattr(plugin, "indexed", False)))
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and ":" not in name and name.replace("_", "").replace("-", "").isalnum()
+
+
+_REGISTRY: Registry[DevicePlugin] = Registry(
+    "devices",
+    "device",
+    adapt=_adapt,
+    name_rule=(_valid_name, "letters, digits, '-' or '_'"),
+    hint=" (indexed ones also as name:i)",
+)
 
 
 def register_device(name: str, factory: DeviceFactory, *, indexed: bool = False) -> None:
@@ -19,26 +54,17 @@ def register_device(name: str, factory: DeviceFactory, *, indexed: bool = False)
     With ``indexed=True``, ``name:i`` is accepted too and passes ``index=i`` to the factory
     (as ``cuda:1`` does). Registering a taken name raises ValueError.
     """
-    if not name or ":" in name or not name.replace("_", "").replace("-", "").isalnum():
-        raise ValueError(f"device name must be letters, digits, '-' or '_', got {name!r}")
-    if name in _FACTORIES:
-        raise ValueError(f"a device named {name!r} is already registered")
-    _FACTORIES[name] = factory
-    if indexed:
-        _INDEXED.add(name)
+    _REGISTRY.register(name, DevicePlugin(factory, indexed))
 
 
 def unregister_device(name: str) -> None:
     """Remove a registered device (for plugins and tests)."""
-    if name not in _FACTORIES:
-        raise ValueError(f"no device named {name!r}; known: {', '.join(available_devices())}")
-    del _FACTORIES[name]
-    _INDEXED.discard(name)
+    _REGISTRY.unregister(name)
 
 
 def available_devices() -> list[str]:
     """Registered device names (indexed ones accept ``name:i``)."""
-    return sorted(_FACTORIES)
+    return _REGISTRY.names()
 
 
 def get_device(name: str, **options: Any) -> Device:
@@ -48,29 +74,44 @@ def get_device(name: str, **options: Any) -> Device:
     protocol's (``warmup``, ``min_repeats``, ``max_repeats``, ``budget_s``, ``max_spread``,
     ``retries``); they are validated now, not at the first measurement.
     """
+    if not isinstance(name, str):
+        raise PluginError(f"device name must be a string, got {name!r}")
     base, sep, suffix = name.partition(":")
-    if base not in _FACTORIES:
-        raise ValueError(
-            f"unknown device {name!r}; known: {', '.join(available_devices())} "
-            "(indexed ones also as name:i)"
-        )
+    plugin = _REGISTRY.find(base) if base else None
+    if plugin is None:
+        raise _REGISTRY.unknown(name)
     if sep:
-        if base not in _INDEXED or not suffix.isdigit():
-            raise ValueError(
-                f"device {name!r}: only {sorted(_INDEXED)} take an index, written as name:<int>"
+        if not plugin.indexed or not suffix.isdigit():
+            indexed = [n for n in available_devices() if _indexed(n)]
+            raise PluginError(
+                f"device {name!r}: only {indexed} take an index, written as name:<int>"
             )
         if "index" in options:
-            raise ValueError(f"device {name!r}: give the index in the name or as index=, not both")
+            raise PluginError(f"device {name!r}: give the index in the name or as index=, not both")
         options = {**options, "index": int(suffix)}
-    return _FACTORIES[base](**options)
+    allowed = keyword_options(plugin.factory)
+    if allowed is not None:  # a factory taking **options validates them itself
+        check_options("device", base, options, allowed)
+    return plugin.factory(**options)
+
+
+def _indexed(name: str) -> bool:
+    try:
+        plugin = _REGISTRY.find(name)
+    except PluginError:
+        return False
+    return plugin is not None and plugin.indexed
 
 
 def _register_builtins() -> None:
     from .cpu import CPUDevice
     from .cuda import CUDADevice
+    from .ort import OrtCPUDevice, OrtCUDADevice
 
     register_device("cpu", CPUDevice)
     register_device("cuda", CUDADevice, indexed=True)
+    register_device("ort-cpu", OrtCPUDevice)
+    register_device("ort-cuda", OrtCUDADevice, indexed=True)
 
 
 _register_builtins()

@@ -1,25 +1,31 @@
 """``LatencyTable``: predicted latency of architectures from a latency-table file (Eq. 7).
 
-``predict(X)`` runs ``segevo._core.lut_predict``: one pass over ``X`` reads each Eq. 7 term's
-digits and adds its (pre-summed) table value, see :func:`~segevo.devices.plan.predict_terms`.
-Without that kernel (a core built before it existed) each architecture becomes a row of entry
-indices (stem, every layer slot, tail + decoder; -1 for an inactive layer) with
-:class:`~segevo.devices.plan.IndexPlan`, summed by ``lut_sum``. ``indices(X)`` always returns
-those rows. No torch import: the engine calls this.
+``predict(X)`` is the table's :class:`~segevo.devices.predictor.LutPredictor` (built once when
+the table is loaded): one pass of ``segevo._core.lut_predict`` over ``X`` reads each Eq. 7
+term's digits and adds its pre-summed table value, then the table's calibration, if it has
+one, turns the sum into the predicted latency. ``indices(X)`` gives each architecture as a
+row of entry indices (stem, every layer slot, tail + decoder; -1 for an inactive layer) with
+:class:`~segevo.devices.plan.IndexPlan`, and ``predict_indexed`` sums those rows with
+``_core.lut_sum``: a second, independent path kept to check the first. No torch import: the
+engine calls this.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._lut_sum import fused_available, lut_predict, lut_sum
+from segevo._core import lut_sum
+
+from .calibration import Calibration
 from .keys import arch_keys
 from .lut_file import LUTFileError, LUTRecord, check_space, read_record
-from .plan import INVALID_MS, IndexPlan, PredictTerms, predict_terms
+from .plan import INVALID_MS, IndexPlan, PredictTerms
+from .predictor import LutPredictor
 
 
 class LatencyTable:
@@ -45,20 +51,30 @@ class LatencyTable:
             [getattr(record.entries[k].measurement, record.statistic) for k in self.keys],
             dtype=np.float64,
         )
+        latency = dict(zip(self.keys, self.latency_ms.tolist(), strict=True))
         try:
-            self.plan = IndexPlan(space, record.num_classes, self._entry_of)
+            self.predictor = LutPredictor.from_latencies(
+                space, record.num_classes, latency, calibration=record.calibration
+            )
         except KeyError as err:
             raise LUTFileError(
                 f"latency table {source!r} is incomplete for its space: {err.args[0]}"
             ) from None
-        self._values = self.plan.values_with_sentinel(self.latency_ms)
-        self.terms: PredictTerms | None = None
-        if fused_available():
-            self.terms = predict_terms(
-                space,
-                record.num_classes,
-                dict(zip(self.keys, self.latency_ms.tolist(), strict=True)),
-            )
+
+    @property
+    def terms(self) -> PredictTerms:
+        """The fused kernel's terms (see :class:`~segevo.devices.plan.PredictTerms`)."""
+        return self.predictor.terms
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The line from table sums to whole-network latency, when the file has one."""
+        return self.predictor.calibration
+
+    @cached_property
+    def plan(self) -> IndexPlan:
+        """Architectures -> rows of entry indices (built on first use)."""
+        return IndexPlan(self.space, self.record.num_classes, self._entry_of)
 
     @property
     def num_classes(self) -> int:
@@ -70,10 +86,10 @@ class LatencyTable:
         """Identity of the device the table was measured on."""
         return self.record.device
 
-    @property
+    @cached_property
     def sum_table(self) -> np.ndarray:
         """The value array ``lut_sum`` gathers from: ``latency_ms`` plus the invalid marker."""
-        return self._values
+        return self.plan.values_with_sentinel(self.latency_ms)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -89,31 +105,29 @@ class LatencyTable:
         """Entry indices ``[n, n_slots]`` (-1 absent); slot labels in ``plan.slot_labels``."""
         return self.plan.indices(X)
 
-    def predict(self, X: Any, *, strict: bool = False) -> np.ndarray:
+    def predict(self, X: Any, *, strict: bool = False, calibrated: bool = True) -> np.ndarray:
         """Predicted latency in ms (float64 ``[n]``) of each architecture of ``X``.
 
-        Digits outside their bounds raise ValueError naming the row and digit. Layers count as
-        active by their expand digit (0 = absent), which agrees with the depth digit for the
-        canonical vectors ``space.repair`` and ``space.sample`` give; ``strict=True`` checks the
-        canonical form with ``space.validate`` first.
+        The sum of the architecture's table entries, through the table's calibration when it
+        has one (``calibrated=False``: the plain sum). Digits outside their bounds raise
+        ValueError naming the row and digit. Layers count as active by their expand digit
+        (0 = absent), which agrees with the depth digit for the canonical vectors
+        ``space.repair`` and ``space.sample`` give; ``strict=True`` checks the canonical form
+        with ``space.validate`` first.
         """
-        arr = self.plan.as_matrix(X)
         if strict:
-            self.space.validate(arr)
-        if arr.shape[0] == 0:
-            return np.zeros(0, dtype=np.float64)
-        if self.terms is not None:
-            return lut_predict(arr, self.terms.native_args())
-        return self.predict_indexed(arr)
+            self.space.validate(self.plan.as_matrix(X))
+        return self.predictor.predict(X, calibrated=calibrated)
 
     def predict_indexed(self, X: Any) -> np.ndarray:
-        """:meth:`predict` through index rows and ``lut_sum`` (the path without the fused
-        kernel; kept to compare against it). No canonical-form check."""
+        """The plain sums of :meth:`predict` (``calibrated=False``) through index rows and
+        ``lut_sum``, an independent path kept to check the fused kernel. No canonical-form
+        check."""
         arr = self.plan.as_matrix(X)
         if arr.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
         words = self.plan.fill_all(arr)
-        out = lut_sum(self.plan.as_indices(words), self._values)
+        out = np.asarray(lut_sum(self.plan.as_indices(words), self.sum_table), dtype=np.float64)
         if out.max() >= INVALID_MS:
             row = int(np.argmax(out >= INVALID_MS))
             self.plan.check_bounds(arr[row : row + 1], row)

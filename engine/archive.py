@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 import zarr
 
 from segevo.engine.faultpoints import crashpoint
+from segevo.engine.location import RemotePath, run_path
 
 ARCHIVE_FORMAT = "segevo-archive"
 ARCHIVE_VERSION = 1
@@ -59,9 +60,22 @@ COLUMNS: dict[str, Column] = {
     "evaluator": Column("int32", _INT32_FILL, "index into the attribute 'evaluators' (names)"),
     "t_submit": Column("float64", math.nan, "unix time the task was created"),
     "t_done": Column("float64", math.nan, "unix time the result was accepted"),
+    "feasible": Column(
+        "int8", -1, "1 if the row meets the run's constraints (attribute 'constraints'), else 0"
+    ),
 }
+_ADDED_COLUMNS = {"feasible": 1}
+"""Columns newer than version 1 archives, with the value their old rows take (every row of
+an archive written before constraints existed was feasible)."""
 ROW_COLUMNS = tuple(name for name in COLUMNS if name != "evaluator")
 """Columns a caller supplies to :meth:`ArchiveWriter.append` (plus ``evaluator`` names)."""
+
+
+def objective_latency(lat_ms: np.ndarray, lat_pred_ms: np.ndarray) -> np.ndarray:
+    """The latency a row is judged by: measured where the evaluator measured it, else the
+    table's prediction."""
+    lat_ms = np.asarray(lat_ms, dtype=np.float64)
+    return np.where(np.isfinite(lat_ms), lat_ms, np.asarray(lat_pred_ms, dtype=np.float64))
 
 
 class ArchiveError(ValueError):
@@ -72,19 +86,33 @@ class ArchiveCorruptError(ArchiveError):
     """A chunk or metadata file of the archive cannot be decoded."""
 
 
-def archive_path(location: str | Path) -> Path:
-    """``location`` itself if it is an ``archive.zarr`` folder, else ``location/archive.zarr``."""
-    path = Path(location)
+def archive_path(location: str | Path | RemotePath) -> Path | RemotePath:
+    """``location`` itself if it is an ``archive.zarr`` folder, else ``location/archive.zarr``.
+
+    A URL (``s3://bucket/prefix``) gives a :class:`~segevo.engine.location.RemotePath`.
+    """
+    path = run_path(location)
     if path.name.endswith(".zarr"):
         return path
     return path / ARCHIVE_DIRNAME
 
 
-def _open_group(path: Path, mode: str) -> zarr.Group:
-    if not (path / "zarr.json").is_file():
+def _store(path: Path | RemotePath, mode: str) -> Any:
+    """What zarr opens: the folder's name locally, an ``FsspecStore`` on an object store."""
+    if isinstance(path, RemotePath):
+        return path.zarr_store(read_only=mode == "r")
+    return str(path)
+
+
+def _open_group(path: Path | RemotePath, mode: str) -> zarr.Group:
+    try:
+        present = (path / "zarr.json").is_file()
+    except OSError as exc:
+        raise ArchiveError(f"{path} cannot be read: {exc}") from exc
+    if not present:
         raise ArchiveError(f"{path} is not a segevo archive (no zarr.json)")
     try:
-        group = zarr.open_group(str(path), mode=mode)  # type: ignore[arg-type]
+        group = zarr.open_group(_store(path, mode), mode=mode)  # type: ignore[arg-type]
     except Exception as exc:  # zarr raises many kinds for broken metadata
         raise ArchiveCorruptError(f"{path}: cannot open the archive's metadata: {exc}") from exc
     attrs = group.attrs.asdict()
@@ -134,6 +162,7 @@ class ArchiveWriter:
     def __init__(self, path: Path, group: zarr.Group) -> None:
         self.path = path
         self._group = group
+        self._add_missing_columns(path, group)
         self._arrays = {name: _array(path, group, name) for name in COLUMNS}
         attrs = group.attrs.asdict()
         self.committed_rows = _attr_int(path, attrs, "committed_rows")
@@ -145,6 +174,27 @@ class ArchiveWriter:
         self._capacity = min(int(a.shape[0]) for a in self._arrays.values())
         self._chunk_rows = int(self._arrays["acc"].chunks[0])
 
+    @staticmethod
+    def _add_missing_columns(path: Path, group: zarr.Group) -> None:
+        """An archive from before a column existed gets it, filled for its committed rows."""
+        missing = [name for name in _ADDED_COLUMNS if name not in group]
+        if not missing or group.read_only:
+            return
+        reference = _array(path, group, "acc")
+        committed = _attr_int(path, group.attrs.asdict(), "committed_rows")
+        for name in missing:
+            column = COLUMNS[name]
+            array = group.create_array(
+                name,
+                shape=reference.shape,
+                chunks=reference.chunks,
+                dtype=column.dtype,
+                fill_value=column.fill,
+            )
+            array.attrs["doc"] = column.doc
+            if committed:
+                array[:committed] = _ADDED_COLUMNS[name]
+
     @classmethod
     def create(
         cls, location: str | Path, n_var: int, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -155,6 +205,8 @@ class ArchiveWriter:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         path = archive_path(location)
+        if isinstance(path, RemotePath):
+            return cls._create_remote(path, n_var, chunk_rows)
         if path.exists():
             raise ArchiveError(f"{path} already exists; an archive is never overwritten")
         # Built aside and renamed into place: a reader sees no archive or a complete one.
@@ -185,10 +237,50 @@ class ArchiveWriter:
         return cls(path, zarr.open_group(str(path), mode="r+"))
 
     @classmethod
+    def _create_remote(cls, path: RemotePath, n_var: int, chunk_rows: int) -> ArchiveWriter:
+        """Create on an object store, which cannot rename: the group's metadata goes last.
+
+        Each array is created under its own prefix first, then the group's ``zarr.json``
+        with every attribute in one PUT; a reader sees no archive (no ``zarr.json``) or a
+        complete empty one. Keys without a group ``zarr.json`` are what a writer killed
+        while creating left (the caller holds the run's lock) and are removed first.
+        """
+        if (path / "zarr.json").exists():
+            raise ArchiveError(f"{path} already exists; an archive is never overwritten")
+        if path.exists():
+            path.rmtree()
+        for name, column in COLUMNS.items():
+            shape: tuple[int, ...] = (chunk_rows, n_var) if name == "x" else (chunk_rows,)
+            zarr.create_array(
+                (path / name).zarr_store(read_only=False),
+                shape=shape,
+                chunks=shape,
+                dtype=column.dtype,
+                fill_value=column.fill,
+                attributes={"doc": column.doc},
+            )
+        zarr.create_group(
+            path.zarr_store(read_only=False),
+            attributes={
+                "format": ARCHIVE_FORMAT,
+                "version": ARCHIVE_VERSION,
+                "n_var": int(n_var),
+                "created": time.time(),
+                "evaluators": [],
+                "committed_rows": 0,
+            },
+        )
+        return cls(path, zarr.open_group(_store(path, "r+"), mode="r+"))  # type: ignore[arg-type]
+
+    @classmethod
     def open(cls, location: str | Path) -> ArchiveWriter:
         """Open an existing archive to append after its committed rows (resume)."""
         path = archive_path(location)
         return cls(path, _open_group(path, "r+"))
+
+    def record_constraints(self, record: Mapping[str, Any]) -> None:
+        """Write the run's constraints (what the ``feasible`` column was computed against)."""
+        self._group.attrs["constraints"] = dict(record)
 
     def evaluator_index(self, name: str) -> int:
         """The integer stored in the ``evaluator`` column for an evaluator's name."""
@@ -203,12 +295,14 @@ class ArchiveWriter:
         """Append a batch of rows (one zarr write per column); returns ``committed_rows``.
 
         ``rows`` maps every name in :data:`ROW_COLUMNS` to equally long arrays (``x`` of
-        shape ``[n, n_var]``); ``evaluator_names`` gives each row's evaluator.
+        shape ``[n, n_var]``; ``feasible`` may be left out: 1); ``evaluator_names`` gives
+        each row's evaluator.
         """
         n = len(evaluator_names)
         if n == 0:
             return self.committed_rows
         data: dict[str, np.ndarray] = {}
+        rows = {**{k: np.full(n, v) for k, v in _ADDED_COLUMNS.items() if k not in rows}, **rows}
         for name in ROW_COLUMNS:
             if name not in rows:
                 raise ValueError(f"append needs column {name!r}; columns are {list(ROW_COLUMNS)}")
@@ -255,6 +349,8 @@ class ArchiveData:
     committed_rows: int
     columns: dict[str, np.ndarray]
     evaluators: list[str]
+    constraints: dict[str, Any] = field(default_factory=dict)
+    """The run's constraints (``max_latency_ms``, ``min_accuracy``); empty: none."""
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
@@ -317,6 +413,9 @@ def _read(path: Path, start: int, stop: int | None) -> ArchiveData:
     start = min(start, stop)
     columns: dict[str, np.ndarray] = {}
     for name in COLUMNS:
+        if name in _ADDED_COLUMNS and name not in group:
+            columns[name] = np.full(stop - start, _ADDED_COLUMNS[name], dtype=COLUMNS[name].dtype)
+            continue
         array = _array(path, group, name)
         if array.shape[0] < stop:
             raise ArchiveCorruptError(
@@ -334,7 +433,10 @@ def _read(path: Path, start: int, stop: int | None) -> ArchiveData:
             f"{path}: array 'x' has shape {columns['x'].shape}, n_var {n_var}"
         )
     _check_filled(path, start, columns)
-    return ArchiveData(path, start, committed, columns, evaluators)
+    constraints = attrs.get("constraints") or {}
+    if not isinstance(constraints, dict):
+        raise ArchiveCorruptError(f"{path}: attribute 'constraints' must be a table")
+    return ArchiveData(path, start, committed, columns, evaluators, dict(constraints))
 
 
 def _check_filled(path: Path, start: int, columns: dict[str, np.ndarray]) -> None:

@@ -178,6 +178,11 @@ class RemoteEvaluator:
             raise ValueError(f"prefetch must be in 1..{m.MAX_CREDIT}, got {prefetch}")
         if max_tasks is not None and max_tasks < 1:
             raise ValueError(f"max_tasks must be >= 1, got {max_tasks}")
+        if give_up_after_s is not None and not 0 <= give_up_after_s < float("inf"):
+            raise ValueError(
+                f"give_up_after_s (--give-up-after) must be a finite number of seconds >= 0, "
+                f"got {give_up_after_s}"
+            )
         self.endpoint = endpoint
         self.token = token
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -228,31 +233,26 @@ class RemoteEvaluator:
 
     async def _connection_loop(self) -> None:
         backoff = 0.1
+        # Since when no session has reached the welcome (a refused connection, a denied or
+        # unproven handshake, a timeout: all count towards give_up_after_s).
         unreachable_since: float | None = None
         while not self._done():
             try:
                 frames = await _connect(self.endpoint, self.connect_timeout_s)
             except (OSError, TimeoutError) as exc:
-                now = time.monotonic()
-                unreachable_since = unreachable_since or now
-                if (
-                    self.give_up_after_s is not None
-                    and now - unreachable_since > self.give_up_after_s
-                ):
-                    self._finish(f"coordinator unreachable for {now - unreachable_since:.0f} s")
-                    raise EvaluatorGaveUp(
-                        f"cannot reach {self.endpoint} for {now - unreachable_since:.0f} s: {exc}"
-                    ) from exc
+                unreachable_since = unreachable_since or time.monotonic()
+                self._give_up_if_due(unreachable_since, _describe(exc))
                 log.info("cannot reach %s (%s); retrying in %.1f s", self.endpoint, exc, backoff)
                 await anyio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue
-            unreachable_since = None
             self._welcomed = False
+            problem = "the connection closed before the welcome"
             try:
                 await self._session(frames)
             except BaseException as raised:
                 cause = essential_exception(raised)
+                problem = f"{type(cause).__name__}: {cause}"
                 if isinstance(cause, ConnectionDenied):
                     if not cause.retry:
                         self._finish(str(cause))
@@ -277,9 +277,25 @@ class RemoteEvaluator:
                     # it ended: otherwise every coordinator restart would double the wait
                     # before the next reconnect, up to backoff_max_s, for good.
                     backoff = 0.1
+                    unreachable_since = None
+                else:
+                    unreachable_since = unreachable_since or time.monotonic()
+            if not self._done() and not self._welcomed and unreachable_since is not None:
+                self._give_up_if_due(unreachable_since, problem)
             if not self._done():
                 await anyio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.backoff_max_s)
+
+    def _give_up_if_due(self, since: float, problem: str) -> None:
+        """Raise :class:`EvaluatorGaveUp` once no session reached the welcome for too long."""
+        waited = time.monotonic() - since
+        if self.give_up_after_s is None or waited <= self.give_up_after_s:
+            return
+        self._finish(f"coordinator unreachable for {waited:.0f} s")
+        raise EvaluatorGaveUp(
+            f"cannot reach the coordinator at {self.endpoint} for {waited:.0f} s "
+            f"(--give-up-after {self.give_up_after_s:g}); last attempt: {problem}"
+        )
 
     async def _session(self, frames: FrameStream) -> None:
         # The welcome's problem spec says what code this process imports and runs, so it
@@ -416,6 +432,14 @@ class RemoteEvaluator:
             except Exception as exc:
                 reports.append(m.Failed(id=task.id, reason=f"{type(exc).__name__}: {exc}"[:4000]))
         return reports
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, with the cause anyio hides behind "All connection attempts failed"."""
+    text = f"{type(exc).__name__}: {exc}"
+    if exc.__cause__ is not None:
+        text += f" ({type(exc.__cause__).__name__}: {exc.__cause__})"
+    return text
 
 
 def _default_loader(spec: dict) -> Any:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from segevo._core import crowding_distance, nondominated_rank
-from segevo.engine.problem import ArchitectureCodec
+from segevo.engine.problem import ArchitectureCodec, fresh_mask
 
 __all__ = [
     "NSGA2",
@@ -419,18 +419,9 @@ class NSGA2:
     def _uniform_sampling(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(self.lower, self.upper + 1, size=(n, self.codec.n_var), dtype=np.int64)
 
-    def _fresh(self, X: np.ndarray, known: list[np.ndarray]) -> np.ndarray:
-        """Rows of X whose keys are distinct and in none of the sorted key arrays ``known``."""
-        keys = self.codec.keys(X)
-        _, first = np.unique(keys, return_index=True)
-        keep = np.zeros(X.shape[0], dtype=bool)
-        keep[first] = True
-        for sorted_keys in known:
-            if sorted_keys is not None and sorted_keys.size:
-                pos = np.searchsorted(sorted_keys, keys)
-                pos = np.minimum(pos, sorted_keys.size - 1)
-                keep &= sorted_keys[pos] != keys
-        return X[keep]
+    def _fresh(self, X: np.ndarray, known: list[np.ndarray | None]) -> np.ndarray:
+        """Rows of X whose keys are distinct and in none of the key arrays ``known``."""
+        return X[fresh_mask(self.codec.keys(X), *known)]
 
     def _repaired(self, X: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.repair(X), dtype=np.int64)

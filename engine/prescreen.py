@@ -64,8 +64,20 @@ from segevo._core import (
     nondominated_rank,
 )
 from segevo.engine.moea import rank_and_crowding
+from segevo.engine.problem import fresh_mask, row_keys
+from segevo.nets.plugins import Registry
 
-__all__ = ["PRESCREENS", "eligible_candidates", "prescreen"]
+__all__ = [
+    "PRESCREENS",
+    "PrescreenPlugin",
+    "Screening",
+    "available_prescreens",
+    "eligible_candidates",
+    "prescreen",
+    "prescreen_plugin",
+    "register_prescreen",
+    "unregister_prescreen",
+]
 
 PRESCREENS: tuple[str, ...] = (
     "hierarchical",
@@ -75,12 +87,8 @@ PRESCREENS: tuple[str, ...] = (
     "latency",
     "random",
 )
-"""Names accepted by :func:`prescreen`."""
-
-
-def _row_keys(X: np.ndarray) -> np.ndarray:
-    X = np.ascontiguousarray(X, dtype=np.int64)
-    return X.view(np.dtype((np.void, 8 * X.shape[1]))).ravel()
+"""The built-in pre-screens; :func:`available_prescreens` adds plugins (registered with
+:func:`register_prescreen` or through entry points in the group ``segevo.prescreens``)."""
 
 
 def eligible_candidates(X: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -88,16 +96,13 @@ def eligible_candidates(X: np.ndarray, exclude: np.ndarray | None = None) -> np.
     X = np.ascontiguousarray(X, dtype=np.int64)
     if X.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    keys = _row_keys(X)
-    _, first = np.unique(keys, return_index=True)
-    keep = np.zeros(X.shape[0], dtype=bool)
-    keep[first] = True
+    excluded = None
     if exclude is not None and len(exclude):
         exclude = np.ascontiguousarray(exclude, dtype=np.int64)
         if exclude.ndim != 2 or exclude.shape[1] != X.shape[1]:
             raise ValueError(f"exclude must have shape [n, {X.shape[1]}], got {exclude.shape}")
-        keep &= ~np.isin(keys, _row_keys(exclude))
-    return np.flatnonzero(keep)
+        excluded = row_keys(exclude)
+    return np.flatnonzero(fresh_mask(row_keys(X), excluded))
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,87 @@ _METHODS: dict[str, Callable[[_Screening], np.ndarray]] = {
     "latency": _latency,
     "random": _random,
 }
+# Pre-screens whose result is already in order of preference (the others choose a set).
+_RANKED = frozenset({"survival", "hv"})
+
+# -- the pre-screen plugins ------------------------------------------------------------------
+
+Screening = _Screening
+"""What a pre-screen plugin is given (public name of the screening record)."""
+
+SelectFunction = Callable[[Screening], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PrescreenPlugin:
+    """A pre-screen: ``select(screening)`` returns ``screening.k`` distinct indices into the
+    screening's candidates (called only when there are more eligible candidates than ``k``,
+    so ``1 <= k < len(screening.acc)``). ``ranked``: the indices are in order of preference
+    (else they are a set, which a strategy may shuffle)."""
+
+    select: SelectFunction
+    ranked: bool = False
+
+
+def _adapt(name: str, plugin: object) -> PrescreenPlugin:
+    if isinstance(plugin, PrescreenPlugin):
+        return plugin
+    if not callable(plugin):
+        raise TypeError(f"a pre-screen plugin is a select function, got {type(plugin).__name__}")
+    return PrescreenPlugin(plugin, bool(getattr(plugin, "ranked", False)))
+
+
+def _register_builtins() -> None:
+    for name in PRESCREENS:
+        _REGISTRY.register(name, PrescreenPlugin(_METHODS[name], ranked=name in _RANKED))
+
+
+_REGISTRY: Registry[PrescreenPlugin] = Registry(
+    "prescreens",
+    "pre-screen",
+    adapt=_adapt,
+    name_rule=(lambda n: n.replace("-", "_").isidentifier(), "letters, digits, '_' or '-'"),
+    builtins=_register_builtins,
+    order="registered",
+)
+
+
+def register_prescreen(
+    name: str, select: SelectFunction, *, ranked: bool = False, replace: bool = False
+) -> None:
+    """Make ``prescreen(name, ...)`` (and the ``mosegnas`` strategy's ``prescreen=name``)
+    call ``select(screening)``; see :class:`PrescreenPlugin`."""
+    _REGISTRY.register(name, PrescreenPlugin(select, ranked), replace=replace)
+
+
+def unregister_prescreen(name: str) -> None:
+    """Remove a pre-screen registered in code (for plugins that clean up, and tests)."""
+    _REGISTRY.unregister(name)
+
+
+def available_prescreens() -> list[str]:
+    """Names accepted by :func:`prescreen`: the built-ins (:data:`PRESCREENS`), then plugins."""
+    return _REGISTRY.names()
+
+
+def prescreen_plugin(name: str) -> PrescreenPlugin:
+    """The pre-screen called ``name``; an unknown name raises ValueError listing the known."""
+    return _REGISTRY.get(name)
+
+
+def _checked_selection(name: str, chosen: object, k: int, n: int) -> np.ndarray:
+    indices = np.asarray(chosen)
+    if indices.ndim != 1 or indices.size != k or (indices.size and indices.dtype.kind not in "iu"):
+        raise ValueError(
+            f"pre-screen {name!r} must return {k} integer indices, got {indices.dtype} "
+            f"of shape {indices.shape}"
+        )
+    indices = indices.astype(np.int64, copy=False)
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"pre-screen {name!r} returned an index outside [0, {n})")
+    if np.unique(indices).size != indices.size:
+        raise ValueError(f"pre-screen {name!r} returned an index twice")
+    return indices
 
 
 def _vector(name: str, value: np.ndarray, n: int | None = None) -> np.ndarray:
@@ -279,8 +365,7 @@ def prescreen(
     architectures' accuracy and high-fidelity latency; ``exclude`` holds rows that must
     not be chosen (evaluated or pending). Returns ``min(k, eligible)`` distinct indices.
     """
-    if method not in _METHODS:
-        raise ValueError(f"unknown pre-screen {method!r}; choose one of {list(PRESCREENS)}")
+    plugin = prescreen_plugin(method)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
         raise ValueError(f"k must be an integer >= 0, got {k!r}")
     X = np.asarray(X)
@@ -297,4 +382,5 @@ def prescreen(
     screening = _Screening(acc_pred[eligible], lat_pred[eligible], k, acc_done, lat_done, rng)
     if k == eligible.size:
         return eligible[screening.by_accuracy()]
-    return eligible[_METHODS[method](screening)]
+    chosen = _checked_selection(method, plugin.select(screening), k, eligible.size)
+    return eligible[chosen]

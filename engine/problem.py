@@ -14,7 +14,10 @@ Problems are named by a spec string and keyword options:
 - ``mosegnas``: the supernet + data set + latency table problem
   (:mod:`segevo.engine.problems.mosegnas`);
 - ``package.module:attribute``: a user's :class:`Problem` instance, or a callable that
-  returns one when called with the options.
+  returns one when called with the options;
+- a plugin's name: a ``factory(argument, **options)`` registered with
+  :func:`register_problem` or through an entry point in the group ``segevo.problems``
+  (:mod:`segevo.nets.plugins`).
 
 Registered names win over module paths, so a user module must not be called ``table``,
 ``synthetic`` or ``mosegnas``. ``problem.spec()`` returns a msgpack-able dict from which
@@ -24,25 +27,61 @@ Registered names win over module paths, so a user module must not be called ``ta
 from __future__ import annotations
 
 import importlib
-import inspect
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+
+from segevo.nets.plugins import PluginError, Registry, check_options, keyword_options
 
 __all__ = [
     "ArchitectureCodec",
     "Problem",
     "ProblemFactory",
     "available_problems",
+    "fresh_mask",
     "load_problem",
     "register_problem",
+    "row_keys",
+    "unregister_problem",
 ]
 
 ProblemFactory = Callable[..., "Problem"]
 """``factory(argument, **options) -> Problem``; ``argument`` is the text after ``name:`` or None."""
+
+
+def row_keys(X: np.ndarray) -> np.ndarray:
+    """One sortable key per row of an int64 matrix: the row's bytes (equal rows, equal keys)."""
+    X = np.ascontiguousarray(X, dtype=np.int64)
+    if X.ndim == 1:
+        X = X[None, :]
+    return X.view(np.dtype((np.void, 8 * X.shape[1]))).ravel()
+
+
+def fresh_mask(keys: np.ndarray, *known: np.ndarray | None) -> np.ndarray:
+    """The duplicate check: True for the first occurrence of each key that is in none of
+    the ``known`` key arrays (sorted ones are searched, unsorted ones sorted first).
+
+    Every "is this architecture new?" question in the engine is this function on
+    :meth:`ArchitectureCodec.keys` (or :func:`row_keys`).
+    """
+    keys = np.asarray(keys)
+    keep = np.zeros(keys.size, dtype=bool)
+    if keys.size == 0:
+        return keep
+    _, first = np.unique(keys, return_index=True)
+    keep[first] = True
+    for other in known:
+        if other is None or len(other) == 0:
+            continue
+        other = np.asarray(other)
+        # Byte keys have no order operators, so they are always sorted here.
+        if other.size > 1 and (other.dtype.kind == "V" or not np.all(other[:-1] <= other[1:])):
+            other = np.sort(other)
+        pos = np.minimum(np.searchsorted(other, keys), other.size - 1)
+        keep &= other[pos] != keys
+    return keep
 
 
 class ArchitectureCodec:
@@ -129,7 +168,7 @@ class ArchitectureCodec:
             X = X[None, :]
         if self.fits_int64:
             return self.index(X)
-        return X.view(np.dtype((np.void, 8 * self.n_var))).ravel()
+        return row_keys(X)
 
 
 class Problem(ABC):
@@ -217,7 +256,7 @@ class Problem(ABC):
         """A msgpack-able ``{"problem": str, "options": dict}`` that :func:`load_problem` rebuilds.
 
         Built-in problems override this; a user problem loaded through
-        ``module:attribute`` gets the spec it was loaded with.
+        ``module:attribute`` or a plugin's name gets the spec it was loaded with.
         """
         recorded = self.__dict__.get("_loaded_spec")
         if recorded is None:
@@ -228,44 +267,53 @@ class Problem(ABC):
         return {"problem": recorded["problem"], "options": dict(recorded["options"])}
 
 
-_registry: dict[str, ProblemFactory] = {}
-_registry_lock = threading.Lock()
+def _adapt_problem(name: str, factory: Any) -> ProblemFactory:
+    if not callable(factory):
+        raise PluginError(
+            f"a problem plugin is a factory(argument, **options), got {type(factory).__name__}"
+        )
+    return cast(ProblemFactory, factory)
+
+
+def _register_builtins() -> None:
+    _registry.register("table", _table_factory)
+    _registry.register("synthetic", _synthetic_factory)
+    _registry.register("mosegnas", _mosegnas_factory)
+
+
+_registry: Registry[ProblemFactory] = Registry(
+    "problems",
+    "problem",
+    adapt=_adapt_problem,
+    name_rule=(str.isidentifier, "an identifier"),
+    builtins=_register_builtins,
+    hint=" (or 'module:attribute')",
+)
 
 
 def register_problem(name: str, factory: ProblemFactory, *, replace: bool = False) -> None:
     """Register ``factory(argument, **options) -> Problem`` under ``name``.
 
     ``load_problem("name:argument", **options)`` then calls it; ``argument`` is None for a
-    bare ``"name"``.
+    bare ``"name"``. A factory whose options are keyword-only gets them checked first.
     """
-    if not name.isidentifier():
-        raise ValueError(f"problem name must be an identifier, got {name!r}")
-    with _registry_lock:
-        if name in _registry and not replace:
-            raise ValueError(f"problem {name!r} is already registered")
-        _registry[name] = factory
+    _registry.register(name, factory, replace=replace)
+
+
+def unregister_problem(name: str) -> None:
+    """Remove a problem registered in code (for plugins that clean up, and tests)."""
+    _registry.unregister(name)
 
 
 def available_problems() -> list[str]:
     """Names of the registered problem plugins."""
-    _register_builtins()
-    with _registry_lock:
-        return sorted(_registry)
-
-
-def _check_options(name: str, cls: type, options: dict[str, Any]) -> None:
-    allowed = [
-        p.name for p in inspect.signature(cls).parameters.values() if p.kind is p.KEYWORD_ONLY
-    ]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for problem {name!r}; allowed: {allowed}")
+    return _registry.names()
 
 
 def _table_factory(argument: str | None, **options: Any) -> Problem:
     from segevo.engine.problems.table import TableProblem
 
-    _check_options("table", TableProblem, options)
+    check_options("problem", "table", options, keyword_options(TableProblem) or ())
     if not argument:
         raise ValueError("the table problem needs a path: 'table:PATH.csv'")
     return TableProblem(argument, **options)
@@ -274,7 +322,7 @@ def _table_factory(argument: str | None, **options: Any) -> Problem:
 def _synthetic_factory(argument: str | None, **options: Any) -> Problem:
     from segevo.engine.problems.synthetic import SyntheticProblem
 
-    _check_options("synthetic", SyntheticProblem, options)
+    check_options("problem", "synthetic", options, keyword_options(SyntheticProblem) or ())
     if argument:
         raise ValueError(
             f"the synthetic problem takes keyword options, not 'synthetic:{argument}'; "
@@ -287,15 +335,6 @@ def _mosegnas_factory(argument: str | None, **options: Any) -> Problem:
     from segevo.engine.problems.mosegnas import mosegnas_factory
 
     return mosegnas_factory(argument, **options)
-
-
-def _register_builtins() -> None:
-    with _registry_lock:
-        _registry.setdefault("table", _table_factory)
-        _registry.setdefault("synthetic", _synthetic_factory)
-        # The supernet problem module registers itself too when imported; this makes
-        # load_problem("mosegnas") work without importing it first.
-        _registry.setdefault("mosegnas", _mosegnas_factory)
 
 
 def _load_module_attribute(target: str, options: dict[str, Any]) -> Problem:
@@ -350,14 +389,20 @@ def load_problem(spec: str | Mapping[str, Any], **options: Any) -> Problem:
         return load_problem(str(spec["problem"]), **merged)
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"problem spec must be a non-empty string, got {spec!r}")
-    _register_builtins()
     name, sep, argument = spec.partition(":")
-    with _registry_lock:
-        factory = _registry.get(name)
+    factory = _registry.find(name) if name.isidentifier() else None
     if factory is not None:
-        return factory(argument if sep else None, **options)
+        allowed = keyword_options(factory)
+        if allowed is not None:  # a factory taking **options checks them itself
+            check_options("problem", name, options, allowed)
+        problem = factory(argument if sep else None, **options)
+        if not isinstance(problem, Problem):
+            raise PluginError(
+                f"problem {name!r} returned {type(problem).__name__}, expected a segevo Problem"
+            )
+        if type(problem).spec is Problem.spec:  # a plugin's problem need not write spec()
+            problem.__dict__["_loaded_spec"] = {"problem": spec, "options": dict(options)}
+        return problem
     if sep:
         return _load_module_attribute(spec, options)
-    raise ValueError(
-        f"unknown problem {spec!r}; use one of {available_problems()} or 'module:attribute'"
-    )
+    raise _registry.unknown(spec)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from segevo.engine.moea import MOEAResult, Objectives, Violation, rank_and_crowding
+from segevo.engine.problem import fresh_mask
 
 __all__ = ["PYMOO_ALGORITHMS", "check_pymoo_algorithm", "minimize_with_pymoo"]
 
@@ -198,7 +199,7 @@ def _initial_population(
         )
         drawn = integers(drawn)
         if keys is not None and exclude_keys is not None and exclude_keys.size:
-            drawn = drawn[~np.isin(keys(drawn), exclude_keys)]
+            drawn = drawn[fresh_mask(keys(drawn), exclude_keys)]
         parts.append(drawn)
         merged = np.concatenate(parts)
         # Distinct rows in order of first appearance, so that the seeds stay in.

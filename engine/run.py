@@ -18,7 +18,6 @@ directory and continues to the same budget.
 from __future__ import annotations
 
 import logging
-import math
 import signal
 import sys
 import time
@@ -40,6 +39,7 @@ from segevo.engine.archive import ROW_COLUMNS, ArchiveWriter, open_archive
 from segevo.engine.config import RunConfig
 from segevo.engine.dashboard import run_dashboard
 from segevo.engine.faultpoints import crashpoint
+from segevo.engine.hypervolume import default_reference
 from segevo.engine.problem import Problem, load_problem
 from segevo.engine.rundir import RunDir, RunDirError
 from segevo.engine.server import Server
@@ -67,15 +67,6 @@ class RunSummary:
     elapsed_s: float
 
 
-def default_hv_reference(problem: Problem) -> tuple[float, float]:
-    """Reference point (accuracy, latency ms) for the hypervolume, fixed for the whole run."""
-    bounds = problem.objective_bounds()
-    if bounds is not None:
-        return float(bounds["acc"][0]), float(bounds["lat_ms"][1])
-    corners = np.stack([problem.lower, problem.upper]).astype(np.int64)
-    return 0.0, float(1.1 * np.max(problem.latency(problem.repair(corners))))
-
-
 class Coordinator:
     """One search: owns the run directory, the actors and the server."""
 
@@ -100,11 +91,12 @@ class Coordinator:
         self.on_progress = on_progress
         self.progress_interval_s = progress_interval_s
         self.handle_signals = handle_signals
-        self.generation = 0
+        self._restored_generation = 0
         self.next_task_id = 0
         self.exhausted = False
         self.staged: list[TaskRecord] = []
-        self._known: set[tuple[int, ...]] = set()
+        self._known: set[Any] = set()
+        """Keys (``problem.codec.keys``) of every architecture archived or pending."""
         self._stop_reason: str | None = None
         self._started = time.monotonic()
         self._evaluations_at_start = 0
@@ -112,6 +104,7 @@ class Coordinator:
         self.bound: Endpoint | None = None
         self.dashboard = dashboard  # [HOST:]PORT of the read-only web dashboard, or None
         self.dashboard_url: str | None = None
+        self._constraints_checked = False
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -125,7 +118,7 @@ class Coordinator:
                 f"problem {config.problem!r} can produce"
             )
         if config.hv_reference is None:
-            config = config.replace(hv_reference=list(default_hv_reference(problem)))
+            config = config.replace(hv_reference=list(default_reference(problem)))
         strategy = _make_strategy(config, problem)  # bad options fail before any file exists
         rundir = RunDir.create(run_dir, config)
         return cls(rundir, config, problem, strategy, resumed=False, **options)
@@ -172,7 +165,8 @@ class Coordinator:
         else:
             # A new run, or one killed before its archive existed: start from the seed.
             writer = ArchiveWriter.create(self.rundir.path, problem.n_var)
-            self.mirror = ArchiveMirror(problem.n_var)
+            writer.record_constraints(config.constraints.record())
+            self.mirror = ArchiveMirror(problem.n_var, config.constraints)
             self.rng = np.random.default_rng(config.seed)
             restored = []
         self.archive = ArchiveActor(
@@ -206,6 +200,7 @@ class Coordinator:
             max_staleness=config.max_staleness,
             limiter=anyio.CapacityLimiter(1),
             on_event=self.log_event,
+            generation=self._restored_generation,
         )
         self.surrogate.starving = self.proposer.starving
         run_token = self.rundir.token()
@@ -249,10 +244,10 @@ class Coordinator:
                 f"{self.rundir.path}: the archive has {data['x'].shape[1]} digits per "
                 f"architecture but the problem has {self.problem.n_var}"
             )
-        self.mirror = ArchiveMirror.from_data(data)
+        self.mirror = ArchiveMirror.from_data(data, self.config.constraints)
         done_ids = {int(i) for i in self.mirror.task_id}
         self.dispatcher.completed_ids.update(done_ids)
-        self._known.update(map(tuple, self.mirror.X.tolist()))
+        self._known.update(self._keys(self.mirror.X))
         state = self.rundir.load_state()
         restored: list[TaskRecord] = []
         if state is None:
@@ -268,17 +263,17 @@ class Coordinator:
             self.rng = np.random.default_rng()
             self.rng.bit_generator.state = state["rng"]
             self.next_task_id = int(state["next_task_id"])
-            self.generation = int(state.get("generation", 0))
+            self._restored_generation = int(state.get("generation", 0))
             for item in state.get("abandoned", []):
                 x = [int(v) for v in item["x"]]
                 self.dispatcher.abandoned[int(item["id"])] = x
-                self._known.add(tuple(x))
+                self._known.update(self._keys(x))
             for item in state.get("tasks", []):
                 task = TaskRecord.from_state(item)
-                if task.id in done_ids or tuple(task.x) in self._known:
+                if task.id in done_ids or self._keys(task.x)[0] in self._known:
                     continue  # archived just before the kill, after the state was saved
                 restored.append(task)
-                self._known.add(tuple(task.x))
+                self._known.update(self._keys(task.x))
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"{self.rundir.state_path} is damaged: {exc}") from exc
         self.next_task_id = max(self.next_task_id, max(done_ids, default=-1) + 1)
@@ -331,7 +326,7 @@ class Coordinator:
             "version": STATE_VERSION,
             "rng": self.rng.bit_generator.state,
             "next_task_id": self.next_task_id,
-            "generation": self.generation,
+            "generation": self.proposer.generation,
             "abandoned": [{"id": i, "x": x} for i, x in self.dispatcher.abandoned.items()],
             "tasks": tasks,
         }
@@ -342,13 +337,19 @@ class Coordinator:
             state = self.snapshot()
             await anyio.to_thread.run_sync(self.rundir.save_state, state, limiter=self._io_limiter)
 
+    def _keys(self, X: Any) -> list[Any]:
+        """Hashable keys of architectures: the problem's codec keys as Python values."""
+        keys = self.problem.codec.keys(np.asarray(X, dtype=np.int64))
+        return [bytes(k) for k in keys] if keys.dtype.kind == "V" else keys.tolist()
+
     def _make_tasks(
         self, X: np.ndarray, acc_pred: np.ndarray, lat_pred: np.ndarray, version: int
     ) -> list[TaskRecord]:
         now = time.time()
         tasks: list[TaskRecord] = []
-        for x, a, lat in zip(X.tolist(), acc_pred.tolist(), lat_pred.tolist(), strict=True):
-            key = tuple(x)
+        keys = self._keys(X) if len(X) else []
+        rows = zip(X.tolist(), keys, acc_pred.tolist(), lat_pred.tolist(), strict=True)
+        for x, key, a, lat in rows:
             if key in self._known:
                 continue  # the strategy promises no repeats; this guards exactly-once anyway
             if len(tasks) >= self.budget_left():
@@ -401,7 +402,47 @@ class Coordinator:
 
     def _on_commit(self, batch: Sequence[Accepted]) -> None:
         self.surrogate.rows_committed()
+        self._check_constraints_met()
         self.changed.notify()
+
+    def _check_constraints_met(self) -> None:
+        """Once the initial design is archived: with no feasible row, stop when the latency
+        bound is beyond every architecture's predicted latency, else say so and go on."""
+        constraints = self.config.constraints
+        initial = min(self.config.initial, self.config.evaluations)
+        if self._constraints_checked or not constraints.active or self.mirror.n < initial:
+            return
+        self._constraints_checked = True
+        if self.mirror.feasible.any():
+            return
+        fastest = self._fastest_predicted_latency()
+        bound = constraints.max_latency_ms
+        if bound is not None and fastest > bound:
+            message = (
+                f"no architecture can meet --max-latency {bound:g} ms: the fastest one the "
+                f"problem can produce is predicted at {fastest:.4g} ms"
+            )
+            self.log_event("infeasible", reason=message)
+            log.error("%s", message)
+            self.stop(f"infeasible: {message}")
+            return
+        message = (
+            f"none of the {self.mirror.n} initial architectures meets {constraints.describe()} "
+            f"(best accuracy {float(self.mirror.acc.max()):.4g}, fastest "
+            f"{float(self.mirror.latency.min()):.4g} ms); the search goes on towards the bounds"
+        )
+        self.log_event("no_feasible_yet", reason=message)
+        log.warning("%s", message)
+
+    def _fastest_predicted_latency(self) -> float:
+        """The smallest predicted latency over every architecture when there are few enough
+        to list, else over the lower-bound one and a sample."""
+        problem = self.problem
+        every = problem.enumerate_architectures(20_000)
+        if every is None:
+            lowest = problem.repair(problem.lower[None, :].astype(np.int64))
+            every = np.concatenate([lowest, problem.sample(4096, np.random.default_rng(0))])
+        return float(np.min(problem.latency(every)))
 
     # -- queries -------------------------------------------------------------------------
     def finish_reason(self) -> str | None:
@@ -425,7 +466,7 @@ class Coordinator:
 
     def status(self) -> dict[str, Any]:
         mirror = self.mirror
-        reference = self.config.hv_reference or default_hv_reference(self.problem)
+        reference = self.config.hv_reference or default_reference(self.problem)
         elapsed = time.monotonic() - self._started
         done_now = mirror.n - self._evaluations_at_start
         workers = list(self.dispatcher.workers.values())
@@ -443,11 +484,13 @@ class Coordinator:
             "leases": self.dispatcher.lease_view()[:MAX_LEASES_SHOWN],
             "evaluators_connected": len(workers),
             "evaluators": [w.name for w in workers][:MAX_LEASES_SHOWN],
+            "constraints": self.config.constraints.record(),
+            "feasible": int(np.count_nonzero(mirror.feasible)),
             "front_size": int(mirror.front_rows().size),
             "hypervolume": mirror.hypervolume(tuple(reference)),
             "hv_reference": list(reference),
             "surrogate_version": self.surrogate.version,
-            "generation": self.generation,
+            "generation": self.proposer.generation,
             "proposals": self.proposer.proposals,
             "proposing": self.proposer.busy,
             "candidates": self.proposer.candidates.left if self.proposer.candidates else 0,
@@ -628,7 +671,7 @@ class Coordinator:
                 return
 
     def summary(self, finished: bool) -> RunSummary:
-        reference = self.config.hv_reference or (0.0, math.inf)
+        reference = self.config.hv_reference or default_reference(self.problem)
         return RunSummary(
             run_dir=self.rundir.path,
             evaluations=self.mirror.n,
@@ -642,7 +685,7 @@ class Coordinator:
 
 
 def _make_strategy(config: RunConfig, problem: Problem) -> Strategy:
-    return make_strategy(
+    strategy = make_strategy(
         config.strategy,
         problem,
         seed=config.seed,
@@ -651,6 +694,7 @@ def _make_strategy(config: RunConfig, problem: Problem) -> Strategy:
         surrogate_options=config.surrogate_options or None,
         moea_options=config.moea_options or None,
     )
+    return strategy.constrain(config.constraints)
 
 
 def _plain(values: np.ndarray) -> list:

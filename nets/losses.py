@@ -3,11 +3,16 @@
 Per-pixel cross-entropy over the labelled pixels (``ignore_index`` excluded); the pixels whose
 loss exceeds ``-log(thresh)`` (predicted probability of the true class below ``thresh``) are
 kept, but never fewer than the ``min_kept`` hardest ones; the loss is their mean.
+
+:func:`segmentation_loss` is the training loss of a network's outputs: its own
+``compute_loss`` (the supernet's main + weighted auxiliary heads), else OHEM summed over
+the heads it returns.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -81,3 +86,15 @@ class OhemCrossEntropy(nn.Module):
             min_kept_fraction=self.min_kept_fraction,
             ignore_index=self.ignore_index,
         )
+
+
+def segmentation_loss(model: nn.Module, outputs: Any, target: Tensor) -> Tensor:
+    """The model's own ``compute_loss`` when it has one, else OHEM cross-entropy summed over
+    the main and (in train mode) auxiliary outputs, as BiSeNet trains."""
+    compute = getattr(model, "compute_loss", None)
+    if callable(compute):
+        return compute(outputs, target)
+    heads = outputs if isinstance(outputs, tuple | list) else (outputs,)
+    return sum(
+        (ohem_cross_entropy(h, target) for h in heads), torch.zeros((), device=target.device)
+    )

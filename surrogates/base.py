@@ -11,6 +11,7 @@ import numpy as np
 
 from .encoding import OneHotEncoder, OneHotSpace, as_bounds
 from .options import Option, resolve_options
+from .persist import SurrogateRecord, space_record, write_record
 
 
 class NotFittedError(ValueError):
@@ -133,9 +134,58 @@ class Surrogate(ABC):
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted surrogate to ``path`` (format: :mod:`segevo.surrogates.persist`)."""
-        from .persist import save_surrogate
+        return write_record(self.record(), path)
 
-        return save_surrogate(self, path)
+    def record(self) -> SurrogateRecord:
+        """Everything :meth:`save` stores: settings, label scaling, training data and (for a
+        model whose ``_state`` gives them) the fitted parameters."""
+        if self._train_X is None or self._train_y is None:
+            raise NotFittedError(f"surrogate {self.name!r} is not fitted; nothing to save")
+        return SurrogateRecord(
+            name=self.name,
+            seed=self.seed,
+            device=self.device,
+            options=self.options,
+            lower=self.lower.tolist(),
+            upper=self.upper.tolist(),
+            space=space_record(self.space),
+            y_min=self._y_min,
+            y_span=self._y_span,
+            train_X=np.asarray(self._train_X, dtype=np.int64),
+            train_y=np.asarray(self._train_y, dtype=np.float64),
+            params=dict(self._state() or {}),
+        )
+
+    @classmethod
+    def from_record(
+        cls, record: SurrogateRecord, *, space: OneHotSpace | None = None, device: str = "cpu"
+    ) -> Self:
+        """The fitted surrogate ``record`` describes (the inverse of :meth:`record`).
+
+        ``space`` is the search space the record names (None for bounds-only features);
+        ``device`` replaces the recorded one. Stored parameters are restored; without them
+        the model is fitted again on the stored data (deterministic for the seed).
+        """
+        lower, upper = as_bounds(record.lower, record.upper)
+        surrogate = cls(
+            None if space is not None else lower,
+            None if space is not None else upper,
+            seed=record.seed,
+            space=space,
+            device=device,
+            **record.options,
+        )
+        if not (np.array_equal(surrogate.lower, lower) and np.array_equal(surrogate.upper, upper)):
+            raise ValueError("stored bounds differ from the search space's bounds")
+        if record.params:
+            surrogate._restore(dict(record.params))
+            surrogate._train_X = surrogate.encoder.validate(record.train_X)
+            surrogate._train_y = np.asarray(record.train_y, dtype=np.float64)
+            surrogate._y_min = float(record.y_min)
+            surrogate._y_span = float(record.y_span)
+        else:
+            surrogate.fit(record.train_X, record.train_y)
+        return surrogate
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "unfitted"

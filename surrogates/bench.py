@@ -21,7 +21,7 @@ import numpy as np
 
 from .encoding import as_bounds
 from .metrics import correlations
-from .registry import available_surrogates, make_surrogate
+from .registry import available_surrogates, make_surrogate, surrogate_class
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,11 +118,10 @@ def run_benchmark(
 
     X, y = _as_table(table)
     methods = list(methods) if methods is not None else available_surrogates()
-    unknown = [m for m in methods if m not in available_surrogates()]
-    if unknown or not methods:
-        raise ValueError(
-            f"unknown methods {unknown or '(none given)'}; available: {available_surrogates()}"
-        )
+    if not methods:
+        raise ValueError(f"no methods given; known: {', '.join(available_surrogates())}")
+    for method in methods:
+        surrogate_class(method)  # an unknown name raises, naming the known ones
     options = dict(options or {})
     stray = sorted(set(options) - set(methods))
     if stray:

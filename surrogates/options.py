@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from segevo.nets.plugins import check_options
+
 
 @dataclass(frozen=True)
 class Option:
@@ -103,12 +105,7 @@ def resolve_options(
     plugin: str, declared: Mapping[str, Option], given: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Defaults overlaid with ``given``; an unknown name or a bad value raises ``ValueError``."""
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        allowed = ", ".join(sorted(declared)) or "(none)"
-        raise ValueError(
-            f"unknown option(s) {unknown} for surrogate {plugin!r}; allowed: {allowed}"
-        )
+    check_options("surrogate", plugin, given, declared)
     resolved = {name: option.default for name, option in declared.items()}
     for name, value in given.items():
         problem = declared[name].check(value)

@@ -1,4 +1,4 @@
-"""Saving and loading fitted surrogates, without pickle.
+"""The surrogate file format, without pickle; it knows files and records, not surrogates.
 
 File format (version 1): one numpy ``.npz`` archive, read with ``allow_pickle=False``:
 
@@ -12,56 +12,82 @@ File format (version 1): one numpy ``.npz`` archive, read with ``allow_pickle=Fa
   fitted again on load from ``train_X``/``train_y`` with the stored seed and options; those
   fits are deterministic, so its predictions equal the saved model's for the same library
   versions. This keeps untrusted files from executing code (no pickle, no joblib).
+
+:meth:`segevo.surrogates.Surrogate.record` makes a :class:`SurrogateRecord` and
+:meth:`~segevo.surrogates.Surrogate.from_record` rebuilds a surrogate from one;
+:func:`segevo.surrogates.load_surrogate` reads a file and finds the class by name. This
+module imports nothing else from segevo, so the surrogate base class can use it freely.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .base import NotFittedError, Surrogate
-from .encoding import OneHotSpace, as_bounds
+__all__ = ["FORMAT", "VERSION", "SurrogateRecord", "read_record", "space_record", "write_record"]
 
 FORMAT = "segevo-surrogate"
 VERSION = 1
 
 
-def _space_record(space: Any) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class SurrogateRecord:
+    """What a surrogate file holds: the settings to rebuild the model, its label scaling,
+    its training data and (for models that expose them) its fitted parameters."""
+
+    name: str
+    seed: int
+    device: str
+    options: dict[str, Any]
+    lower: list[int]
+    upper: list[int]
+    space: dict[str, Any] | None
+    y_min: float
+    y_span: float
+    train_X: np.ndarray
+    train_y: np.ndarray
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def meta(self) -> dict[str, Any]:
+        """The JSON ``meta`` entry."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": self.name,
+            "seed": self.seed,
+            "device": self.device,
+            "options": self.options,
+            "lower": self.lower,
+            "upper": self.upper,
+            "space": self.space,
+            "y_min": self.y_min,
+            "y_span": self.y_span,
+        }
+
+
+def space_record(space: Any) -> dict[str, Any] | None:
+    """``{"name", "digest"}`` of a search space (None for bounds-only features)."""
     if space is None:
         return None
     digest = space.digest() if callable(getattr(space, "digest", None)) else None
     return {"name": getattr(space, "name", None), "digest": digest}
 
 
-def save_surrogate(surrogate: Surrogate, path: str | Path) -> Path:
-    """Write a fitted surrogate to ``path`` (``.npz`` is appended when missing)."""
-    if not surrogate.is_fitted:
-        raise NotFittedError(f"surrogate {surrogate.name!r} is not fitted; nothing to save")
+def write_record(record: SurrogateRecord, path: str | Path) -> Path:
+    """Write ``record`` to ``path`` (``.npz`` is appended when missing)."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": surrogate.name,
-        "seed": surrogate.seed,
-        "device": surrogate.device,
-        "options": surrogate.options,
-        "lower": surrogate.lower.tolist(),
-        "upper": surrogate.upper.tolist(),
-        "space": _space_record(surrogate.space),
-        "y_min": surrogate._y_min,
-        "y_span": surrogate._y_span,
-    }
     arrays: dict[str, np.ndarray] = {
-        "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-        "train_X": np.asarray(surrogate._train_X, dtype=np.int64),
-        "train_y": np.asarray(surrogate._train_y, dtype=np.float64),
+        "meta": np.frombuffer(json.dumps(record.meta()).encode("utf-8"), dtype=np.uint8),
+        "train_X": np.asarray(record.train_X, dtype=np.int64),
+        "train_y": np.asarray(record.train_y, dtype=np.float64),
     }
-    for key, value in (surrogate._state() or {}).items():
+    for key, value in record.params.items():
         arrays[f"state/{key}"] = np.asarray(value)
     # Write beside the target and rename, so an interrupted save never truncates a good file.
     partial = path.with_name(path.name + ".partial")
@@ -71,40 +97,8 @@ def save_surrogate(surrogate: Surrogate, path: str | Path) -> Path:
     return path
 
 
-def _resolve_space(record: dict[str, Any] | None, space: OneHotSpace | None) -> OneHotSpace | None:
-    if record is None:
-        if space is not None:
-            raise ValueError(
-                "this surrogate was fitted on bounds-only features; load it without space="
-            )
-        return None
-    if space is None:
-        try:
-            from segevo.nets.space import get_space
-
-            space = get_space(record["name"])
-        except Exception as error:
-            raise ValueError(
-                f"this surrogate was fitted with search space {record['name']!r}, which could "
-                f"not be rebuilt ({error}); pass space= to load_surrogate"
-            ) from error
-    stored = record.get("digest")
-    if stored is not None and callable(getattr(space, "digest", None)) and space.digest() != stored:
-        raise ValueError(
-            f"search space digest {space.digest()!r} differs from the one the surrogate was "
-            f"fitted with ({stored!r})"
-        )
-    return space
-
-
-def load_surrogate(path: str | Path, *, space: OneHotSpace | None = None) -> Surrogate:
-    """Read a surrogate written by :meth:`Surrogate.save`.
-
-    ``space`` must be given when the surrogate was fitted with a search space that
-    ``segevo.nets.space.get_space(name)`` cannot rebuild; its digest is checked.
-    """
-    from .registry import surrogate_class
-
+def read_record(path: str | Path) -> SurrogateRecord:
+    """Read a file written by :func:`write_record`; ValueError names what is wrong."""
     path = Path(path)
     try:
         archive = np.load(path, allow_pickle=False)
@@ -123,35 +117,19 @@ def load_surrogate(path: str | Path, *, space: OneHotSpace | None = None) -> Sur
                 f"{FORMAT!r} version {VERSION}"
             )
         arrays = {key: archive[key] for key in archive.files if key != "meta"}
-    cls = surrogate_class(meta["name"])
-    resolved_space = _resolve_space(meta["space"], space)
-    lower, upper = as_bounds(meta["lower"], meta["upper"])
-    device = meta["device"]
-    if device != "cpu":
-        import torch
-
-        if not torch.cuda.is_available():
-            device = "cpu"  # predictions never need the GPU; a GPU-fitted model loads anywhere
-    surrogate = cls(
-        None if resolved_space is not None else lower,
-        None if resolved_space is not None else upper,
+    return SurrogateRecord(
+        name=meta["name"],
         seed=meta["seed"],
-        space=resolved_space,
-        device=device,
-        **meta["options"],
+        device=meta["device"],
+        options=meta["options"],
+        lower=meta["lower"],
+        upper=meta["upper"],
+        space=meta["space"],
+        y_min=meta["y_min"],
+        y_span=meta["y_span"],
+        train_X=arrays["train_X"],
+        train_y=arrays["train_y"],
+        params={
+            key[len("state/") :]: value for key, value in arrays.items() if key.startswith("state/")
+        },
     )
-    if not (np.array_equal(surrogate.lower, lower) and np.array_equal(surrogate.upper, upper)):
-        raise ValueError(f"{path}: stored bounds differ from the search space's bounds")
-    train_X, train_y = arrays["train_X"], arrays["train_y"]
-    state = {
-        key[len("state/") :]: value for key, value in arrays.items() if key.startswith("state/")
-    }
-    if state:
-        surrogate._restore(state)
-        surrogate._train_X = surrogate.encoder.validate(train_X)
-        surrogate._train_y = train_y.astype(np.float64)
-        surrogate._y_min = float(meta["y_min"])
-        surrogate._y_span = float(meta["y_span"])
-    else:
-        surrogate.fit(train_X, train_y)
-    return surrogate

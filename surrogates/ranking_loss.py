@@ -24,15 +24,22 @@ comparison.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 READINGS = ("eq5", "margin")
+"""The readings of Eq. (5); importing this module does not import torch (RankNet's options
+name them), the loss itself does."""
 
 
 def pairwise_rank_loss(
     pred: torch.Tensor, target: torch.Tensor, margin: float, reading: str = "eq5"
 ) -> torch.Tensor:
     """Mean-over-``2N`` hinge over all ordered pairs of the batch (see the module text)."""
+    import torch
+
     if reading not in READINGS:
         raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
     if pred.ndim != 1 or pred.shape != target.shape:

@@ -1,16 +1,24 @@
-"""Surrogates registered by name; built-ins are imported only when first asked for.
+"""Surrogates by name: built-ins, plugins registered in code, and entry points.
 
-Lazy loading keeps ``import segevo.surrogates`` free of torch and scikit-learn, so the
-engine can import it at module level.
+Surrogates are plugins of the shared mechanism (:mod:`segevo.nets.plugins`): a plugin is a
+:class:`Surrogate` subclass whose ``name`` is its registered name, added with
+:func:`register_surrogate` or an entry point in the group ``segevo.surrogates``. Built-ins are
+imported only when first asked for, which keeps ``import segevo.surrogates`` free of torch
+and scikit-learn, so the engine can import it at module level.
 """
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from segevo.nets.plugins import PluginError, Registry
+
 from .base import Surrogate
-from .encoding import OneHotSpace
+from .encoding import OneHotSpace, as_bounds
+from .persist import read_record
 
 _BUILTIN: dict[str, str] = {
     "ranknet": "ranknet:RankNet",
@@ -23,39 +31,49 @@ _BUILTIN: dict[str, str] = {
     "mlp": "mlp:MLPSurrogate",
     "auto": "auto:AutoSurrogate",
 }
-_REGISTERED: dict[str, type[Surrogate]] = {}
+
+
+def _adapt(name: str, cls: Any) -> type[Surrogate]:
+    if not (isinstance(cls, type) and issubclass(cls, Surrogate)):
+        raise PluginError(f"{cls!r} is not a Surrogate subclass")
+    if cls.name != name:
+        raise PluginError(f"{cls.__name__}.name is {cls.name!r}; it must equal {name!r}")
+    return cls
+
+
+def _register_builtins() -> None:
+    for name, target in _BUILTIN.items():
+        _REGISTRY.register_lazy(name, f"{__package__}.{target}")
+
+
+_REGISTRY: Registry[type[Surrogate]] = Registry(
+    "surrogates",
+    "surrogate",
+    adapt=_adapt,
+    name_rule=(str.isidentifier, "an identifier"),
+    builtins=_register_builtins,
+    order="registered",
+)
 
 
 def register_surrogate(name: str, cls: type[Surrogate]) -> None:
     """Make ``cls`` (a :class:`Surrogate` subclass) available as ``make_surrogate(name, ...)``."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"surrogate name must be an identifier, got {name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, Surrogate)):
-        raise ValueError(f"{cls!r} is not a Surrogate subclass")
-    if cls.name != name:
-        raise ValueError(f"{cls.__name__}.name is {cls.name!r}; it must equal {name!r}")
-    if name in _BUILTIN or name in _REGISTERED:
-        raise ValueError(f"surrogate {name!r} is already registered")
-    _REGISTERED[name] = cls
+    _REGISTRY.register(name, cls)
+
+
+def unregister_surrogate(name: str) -> None:
+    """Remove a surrogate registered in code (for plugins that clean up, and tests)."""
+    _REGISTRY.unregister(name)
 
 
 def available_surrogates() -> list[str]:
-    """Names accepted by :func:`make_surrogate`."""
-    return [*_BUILTIN, *_REGISTERED]
+    """Names accepted by :func:`make_surrogate`: the built-ins, then plugins."""
+    return _REGISTRY.names()
 
 
 def surrogate_class(name: str) -> type[Surrogate]:
     """The class registered under ``name``."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name not in _BUILTIN:
-        raise ValueError(
-            f"unknown surrogate {name!r}; available: {', '.join(available_surrogates())}"
-        )
-    module_name, attribute = _BUILTIN[name].split(":")
-    module = importlib.import_module(f".{module_name}", __package__)
-    cls: type[Surrogate] = getattr(module, attribute)
-    return cls
+    return _REGISTRY.get(name)
 
 
 def make_surrogate(
@@ -91,3 +109,52 @@ def make_surrogate(
     if digit_kinds is not None and "digit_kinds" in cls.OPTIONS:
         options.setdefault("digit_kinds", digit_kinds)
     return cls(lower, upper, seed=seed, space=space, device=device, **options)
+
+
+def _resolve_space(record: dict[str, Any] | None, space: OneHotSpace | None) -> OneHotSpace | None:
+    if record is None:
+        if space is not None:
+            raise ValueError(
+                "this surrogate was fitted on bounds-only features; load it without space="
+            )
+        return None
+    if space is None:
+        try:
+            from segevo.nets.space import get_space
+
+            space = get_space(record["name"])
+        except Exception as error:
+            raise ValueError(
+                f"this surrogate was fitted with search space {record['name']!r}, which could "
+                f"not be rebuilt ({error}); pass space= to load_surrogate"
+            ) from error
+    stored = record.get("digest")
+    if stored is not None and callable(getattr(space, "digest", None)) and space.digest() != stored:
+        raise ValueError(
+            f"search space digest {space.digest()!r} differs from the one the surrogate was "
+            f"fitted with ({stored!r})"
+        )
+    return space
+
+
+def load_surrogate(path: str | Path, *, space: OneHotSpace | None = None) -> Surrogate:
+    """Read a surrogate written by :meth:`Surrogate.save`.
+
+    ``space`` must be given when the surrogate was fitted with a search space that
+    ``segevo.nets.space.get_space(name)`` cannot rebuild; its digest is checked.
+    """
+    record = read_record(path)
+    cls = surrogate_class(record.name)
+    resolved_space = _resolve_space(record.space, space)
+    if resolved_space is not None:
+        lower, upper = as_bounds(record.lower, record.upper)
+        space_lower, space_upper = as_bounds(resolved_space.lower, resolved_space.upper)
+        if not (np.array_equal(space_lower, lower) and np.array_equal(space_upper, upper)):
+            raise ValueError(f"{path}: stored bounds differ from the search space's bounds")
+    device = record.device
+    if device != "cpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            device = "cpu"  # predictions never need the GPU; a GPU-fitted model loads anywhere
+    return cls.from_record(record, space=resolved_space, device=device)

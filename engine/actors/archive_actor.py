@@ -22,12 +22,12 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
-from segevo._core import hypervolume_2d
 from segevo.engine.actors.dispatcher import Accepted
 from segevo.engine.actors.signal import Changed
 from segevo.engine.archive import ArchiveData, ArchiveWriter, objective_latency
 from segevo.engine.constraints import NO_CONSTRAINTS, Constraints
 from segevo.engine.faultpoints import crashpoint
+from segevo.engine.hypervolume import hypervolume
 from segevo.engine.problems.tabular import pareto_front_mask
 
 log = logging.getLogger("segevo.engine.archive")
@@ -146,11 +146,9 @@ class ArchiveMirror:
         """Hypervolume of the feasible front in (-acc, latency) against (acc_ref, lat_ref),
         the reference moved onto the constraints' corner."""
         rows = self.front_rows()
-        if rows.size == 0:
-            return 0.0
-        acc_ref, lat_ref = self.constraints.hv_reference(reference)
-        F = np.column_stack([-self.acc[rows], self.latency[rows]])
-        return hypervolume_2d(F, np.array([-acc_ref, lat_ref], dtype=np.float64))
+        return hypervolume(
+            self.acc[rows], self.latency[rows], self.constraints.hv_reference(reference)
+        )
 
 
 def rows_to_columns(

@@ -145,7 +145,6 @@ class Dispatcher:
         self.abandoned: dict[int, list[int]] = {}
         """Abandoned task id -> architecture (never proposed again)."""
         self.changed = Changed()
-        self.dispatched = 0
         self.dispatch_times: deque[float] = deque(maxlen=256)
 
     # -- views ---------------------------------------------------------------------------
@@ -166,9 +165,6 @@ class Dispatcher:
     def pending_x(self) -> np.ndarray:
         xs = [t.x for t in self.tasks.values()]
         return np.asarray(xs, dtype=np.int64).reshape(len(xs), -1)
-
-    def remote_workers(self) -> list[Worker]:
-        return [w for w in self.workers.values() if w.remote]
 
     def lease_view(self) -> list[dict]:
         now = self.clock()
@@ -311,7 +307,6 @@ class Dispatcher:
                 continue
             worker.leased[task.id] = task
             worker.credit -= 1
-            self.dispatched += 1
             self.dispatch_times.append(now)
             if worker.credit > 0:
                 self._ready.append(worker)
@@ -425,10 +420,6 @@ class Dispatcher:
         if expired:
             self._pump()
         return expired
-
-    def next_deadline(self) -> float:
-        deadlines = [t.deadline for w in self.workers.values() for t in w.leased.values()]
-        return min(deadlines, default=math.inf)
 
     def state(self) -> list[dict]:
         """Every pending task, for the state file."""

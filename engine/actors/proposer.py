@@ -51,7 +51,6 @@ class ProposerHost(Protocol):
     """What the proposer needs from the coordinator."""
 
     changed: Changed
-    generation: int
 
     def budget_left(self) -> int: ...
     def unfinished(self) -> int: ...
@@ -104,8 +103,11 @@ class ProposerActor:
         max_staleness: int,
         limiter: anyio.CapacityLimiter,
         on_event: Callable[..., None] | None = None,
+        generation: int = 0,
     ) -> None:
         self.host = host
+        self.generation = generation
+        """``--sync``: generations proposed so far (restored on resume)."""
         self.strategy = strategy
         self.mirror = mirror
         self.dispatcher = dispatcher
@@ -260,8 +262,8 @@ class ProposerActor:
             if added == 0:
                 self.host.mark_exhausted()
                 await anyio.sleep_forever()
-            self.host.generation += 1
-            self._on_event("generation", generation=self.host.generation, tasks=added)
+            self.generation += 1
+            self._on_event("generation", generation=self.generation, tasks=added)
 
     # -- one proposal --------------------------------------------------------------------
     async def _run_proposal(self, k: int, version: int) -> Proposal:

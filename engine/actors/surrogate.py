@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from anyio.abc import TaskStatus
 from segevo.engine.actors.archive_actor import ArchiveMirror
 from segevo.engine.actors.signal import Changed
 from segevo.engine.faultpoints import crashpoint
+from segevo.engine.location import RemotePath, RunPath, local_copy_of
 from segevo.engine.rundir import write_json_atomic
 from segevo.engine.strategies.base import Strategy
 
@@ -50,7 +52,7 @@ class SurrogateActor:
         limiter: anyio.CapacityLimiter,
         periodic: bool = True,
         on_event: Callable[..., None] | None = None,
-        checkpoint_dir: Path | None = None,
+        checkpoint_dir: RunPath | None = None,
         changed: Changed | None = None,
     ) -> None:
         self.strategy = strategy
@@ -107,7 +109,8 @@ class SurrogateActor:
                     f"{self.version} that proposals already used"
                 )
             model = await anyio.to_thread.run_sync(
-                self.strategy.load_model,
+                _load_checkpoint,
+                self.strategy,
                 self.checkpoint_dir / record["file"],
                 limiter=self._limiter,
             )
@@ -197,15 +200,38 @@ def _fit(strategy: Strategy, X: Any, acc: Any) -> Any:
 LATEST = "latest.json"
 
 
-def _save_checkpoint(strategy: Strategy, model: Any, folder: Path, version: int, rows: int) -> None:
+def _load_checkpoint(strategy: Strategy, path: RunPath) -> Any:
+    """``strategy.load_model`` on a checkpoint file (downloaded first from an object store)."""
+    with local_copy_of(path) as local:
+        try:
+            return strategy.load_model(local)
+        except ValueError as exc:
+            if local == path:
+                raise
+            raise ValueError(f"{path}: {exc}") from None
+
+
+def _save_checkpoint(
+    strategy: Strategy, model: Any, folder: RunPath, version: int, rows: int
+) -> None:
     """Write the model, point ``latest.json`` at it, then drop the older model files.
 
-    In that order a crash at any point leaves ``latest.json`` naming a complete file.
+    In that order a crash at any point leaves ``latest.json`` naming a complete file. On an
+    object store the model is written to a local temporary file, then uploaded in one PUT.
     """
     folder.mkdir(exist_ok=True)
-    written = strategy.save_model(model, folder / f"model-v{version:06d}")
-    if written is None:
-        return
+    stem = f"model-v{version:06d}"
+    if isinstance(folder, RemotePath):
+        with tempfile.TemporaryDirectory(prefix="segevo-") as scratch:
+            local = strategy.save_model(model, Path(scratch) / stem)
+            if local is None:
+                return
+            written: Any = folder / local.name
+            written.write_bytes(local.read_bytes())
+    else:
+        written = strategy.save_model(model, folder / stem)
+        if written is None:
+            return
     crashpoint("surrogate.checkpoint_written")
     write_json_atomic(
         folder / LATEST,
@@ -216,7 +242,7 @@ def _save_checkpoint(strategy: Strategy, model: Any, folder: Path, version: int,
             old.unlink(missing_ok=True)
 
 
-def _read_latest(path: Path, committed_rows: int) -> dict[str, Any]:
+def _read_latest(path: RunPath, committed_rows: int) -> dict[str, Any]:
     """``latest.json``, checked: ValueError names what is wrong with it."""
     try:
         record = json.loads(path.read_text())

@@ -30,7 +30,10 @@ import numpy as np
 from anyio.abc import TaskStatus
 
 from segevo.engine.archive import ROW_COLUMNS
+from segevo.engine.constraints import Constraints
 from segevo.engine.dashboard.store import RowStore, finite_or_none, plain
+from segevo.engine.hypervolume import hypervolume, run_reference
+from segevo.engine.location import RemotePath, run_path
 from segevo.engine.problems.tabular import pareto_front_mask
 
 log = logging.getLogger("segevo.engine.dashboard")
@@ -42,12 +45,14 @@ LEASE_EVENTS = ("requeued", "lease_expired", "task_failed", "abandoned")
 
 
 class EventTail:
-    """Counts of the run's lease events, read incrementally from ``events.jsonl``."""
+    """Counts of the run's lease events, read incrementally from ``events.jsonl`` (or, for
+    a run directory on an object store, from the segments under ``events/``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | RemotePath) -> None:
         self.path = path
         self._offset = 0
         self._partial = b""
+        self._segments: dict[str, int] = {}
         self.counts: Counter[str] = Counter()
         self.requeued_tasks = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=20)
@@ -58,6 +63,9 @@ class EventTail:
 
     def read(self) -> None:
         """Read what was appended since the last call (blocking; run it in a thread)."""
+        if isinstance(self.path, RemotePath):
+            self._read_segments(self.path)
+            return
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
@@ -68,6 +76,29 @@ class EventTail:
         data = self._partial + data
         lines = data.split(b"\n")
         self._partial = lines.pop()
+        self._take_lines(lines)
+
+    def _read_segments(self, folder: RemotePath) -> None:
+        from segevo.engine.rundir import remote_event_segments
+
+        try:
+            segments = remote_event_segments(folder)
+        except OSError:
+            return
+        for segment, size in segments:
+            # A segment is rewritten whole with more lines at its end: read past the offset.
+            offset = self._segments.get(segment.name, 0)
+            if size <= offset:
+                continue
+            try:
+                data = segment.read_bytes(start=offset)
+            except OSError:
+                return
+            complete = data.rfind(b"\n") + 1
+            self._segments[segment.name] = offset + complete
+            self._take_lines(data[:complete].split(b"\n"))
+
+    def _take_lines(self, lines: list[bytes]) -> None:
         for line in lines:
             try:
                 event = json.loads(line)
@@ -147,7 +178,7 @@ class Source(ABC):
     """A run the dashboard shows (see the module docstring)."""
 
     store: RowStore
-    run_dir: Path | None
+    run_dir: Path | RemotePath | None
     token: bytes | None
     live: bool = False
 
@@ -229,17 +260,20 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def space_of_run(run_dir: Path | None) -> Any:
+def space_of_run(run_dir: str | Path | RemotePath | None) -> Any:
     """The search space a ``mosegnas`` run directory searched (None otherwise)."""
-    if run_dir is None or not (Path(run_dir) / "config.json").is_file():
+    if run_dir is None:
         return None
-    config = json.loads((Path(run_dir) / "config.json").read_text())
+    config_path = run_path(run_dir) / "config.json"
+    if not config_path.is_file():
+        return None
+    config = json.loads(config_path.read_text())
     if config.get("problem") != "mosegnas":
         return None
-    from segevo.engine.problems.mosegnas import _space
+    from segevo.engine.problems.mosegnas import space_from_options
 
     options = config.get("problem_options") or {}
-    return _space(options.get("space", "tiny"), options.get("space_options"))
+    return space_from_options(options.get("space", "tiny"), options.get("space_options"))
 
 
 def decode_arch(space: Any, x: list[int]) -> dict[str, Any] | None:
@@ -289,15 +323,6 @@ def decode_arch(space: Any, x: list[int]) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------------------------
 # What every source shares
-
-
-def hypervolume(acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float]) -> float:
-    from segevo._core import hypervolume_2d
-
-    if acc.size == 0:
-        return 0.0
-    F = np.ascontiguousarray(np.column_stack([-acc, lat]), dtype=np.float64)
-    return float(hypervolume_2d(F, np.array([-reference[0], reference[1]], dtype=np.float64)))
 
 
 def latest_proposal(store: RowStore, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -364,10 +389,9 @@ def build_summary(store: RowStore, state: dict[str, Any]) -> dict[str, Any]:
     n = store.n
     acc = store.column("acc")
     lat = store.column("lat_ms")
-    reference = state.get("hv_reference")
-    if reference is None:
-        reference = [0.0, 1.1 * float(lat.max()) if n else 1.0]
-    reference = (float(reference[0]), float(reference[1]))
+    reference = run_reference(
+        state.get("hv_reference"), Constraints.from_record(state.get("constraints")), lat
+    )
     front = store.front_rows()
     hv = hypervolume(acc[front], lat[front], reference)
     picks: list[int] = []
@@ -405,6 +429,7 @@ def build_summary(store: RowStore, state: dict[str, Any]) -> dict[str, Any]:
         "n_var": store.n_var,
         "hypervolume": hv,
         "hv_reference": list(reference),
+        "constraints": state.get("constraints"),
         "front_size": int(front.size),
         "front": front.tolist() if front.size <= 5000 else front[:5000].tolist(),
         "picks": picks,
@@ -437,7 +462,7 @@ class CoordinatorSource(Source):
     def __init__(self, coordinator: Any) -> None:
         super().__init__()
         self.coordinator = coordinator
-        self.run_dir = Path(coordinator.rundir.path)
+        self.run_dir = coordinator.rundir.path
         self.token = coordinator.rundir.token()
         self.store = RowStore(coordinator.problem.n_var)
         self.events = EventTail(coordinator.rundir.events_path)
@@ -515,6 +540,7 @@ class CoordinatorSource(Source):
             "reason": reason,
             "budget": c.config.evaluations,
             "hv_reference": list(reference) if reference is not None else None,
+            "constraints": c.config.constraints.record(),
             "evaluators": workers,
             "predictor_version": c.surrogate.version,
             "pending": c.unfinished(),
@@ -533,11 +559,11 @@ class CoordinatorSource(Source):
 class RunDirSource(Source):
     """A run directory: its files, plus ``status`` queries while its coordinator is live."""
 
-    def __init__(self, run_dir: str | Path, *, poll_s: float = 0.5) -> None:
+    def __init__(self, run_dir: str | Path | RemotePath, *, poll_s: float = 0.5) -> None:
         from segevo.engine.rundir import RunDir
 
         super().__init__()
-        self.run_dir = Path(run_dir)
+        self.run_dir = run_path(run_dir)
         self.rundir = RunDir.open(self.run_dir)  # RunDirError for a folder that is not one
         self.config = self.rundir.load_config()
         self.token = self.rundir.token()
@@ -608,6 +634,7 @@ class RunDirSource(Source):
             "strategy": self.config.strategy,
             "budget": self.config.evaluations,
             "hv_reference": list(self.config.hv_reference) if self.config.hv_reference else None,
+            "constraints": self.config.constraints.record(),
             "leases": self.events.view(),
             "pending_tasks": self._pending,
             "pending": len(self._pending),
@@ -621,7 +648,7 @@ class RunDirSource(Source):
         return state
 
 
-def _committed_rows(path: Path) -> int | None:
+def _committed_rows(path: Path | RemotePath) -> int | None:
     try:
         meta = json.loads((path / "zarr.json").read_text())
         return int(meta["attributes"]["committed_rows"])
@@ -644,6 +671,7 @@ def status_state(status: dict[str, Any]) -> dict[str, Any]:
         "strategy": status.get("strategy"),
         "budget": status.get("budget"),
         "hv_reference": status.get("hv_reference"),
+        "constraints": status.get("constraints"),
         "evaluators": evaluators,
         "predictor_version": status.get("surrogate_version"),
         "pending": status.get("pending"),
@@ -674,7 +702,7 @@ class RemoteSource(Source):
 
     def _load_space(self) -> Any:
         run_dir = self._status.get("run_dir")
-        return space_of_run(Path(run_dir)) if run_dir else None
+        return space_of_run(run_dir) if run_dir else None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         from segevo.engine.client import QueryClient

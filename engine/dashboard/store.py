@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 
 from segevo.engine.actors.signal import Changed
+from segevo.engine.archive import objective_latency
 from segevo.engine.problems.tabular import pareto_front_mask
 
 FLOAT_FIELDS = ("acc", "lat_ms", "lat_measured_ms", "lat_pred_ms", "acc_pred", "t_submit", "t_done")
-INT_FIELDS = ("task_id", "predictor_version")
+INT_FIELDS = ("task_id", "predictor_version", "feasible")
 FIELDS = (
     "index",
     "task_id",
     "x",
     *FLOAT_FIELDS[:5],
     "predictor_version",
+    "feasible",
     "evaluator",
     *FLOAT_FIELDS[5:],
 )
@@ -93,7 +95,9 @@ class RowStore:
         predicted = np.asarray(columns["lat_pred_ms"], dtype=np.float64)
         values = {
             "acc": columns["acc"],
-            "lat_ms": np.where(np.isfinite(measured), measured, predicted),
+            "lat_ms": objective_latency(measured, predicted),
+            # Rows from before the archive had the column, or from a peer without it.
+            "feasible": columns.get("feasible", np.ones(k, dtype=np.int64)),
             "lat_measured_ms": measured,
             "lat_pred_ms": predicted,
             "acc_pred": columns["acc_pred"],
@@ -124,14 +128,15 @@ class RowStore:
         rows = np.concatenate([self._front, np.arange(start, stop, dtype=np.int64)])
         acc = self._cols["acc"][rows]
         lat = self._cols["lat_ms"][rows]
-        ok = np.isfinite(acc) & np.isfinite(lat)
+        ok = np.isfinite(acc) & np.isfinite(lat) & (self._cols["feasible"][rows] == 1)
         rows, acc, lat = rows[ok], acc[ok], lat[ok]
         keep = pareto_front_mask(acc, lat)
         rows, lat = rows[keep], lat[keep]
         self._front = rows[np.lexsort((rows, lat))]
 
     def front_rows(self) -> np.ndarray:
-        """Row indices of the non-dominated rows, fastest first (kept up to date on append)."""
+        """Row indices of the non-dominated feasible rows, fastest first (kept up to date on
+        append)."""
         return self._front
 
     def snapshot(self, start: int, stop: int, fields: Iterable[str]) -> dict[str, Any]:

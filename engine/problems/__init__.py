@@ -1,4 +1,8 @@
-"""Built-in problem plugins: ``table:PATH.csv`` and ``synthetic`` (see :mod:`segevo.engine.problem`)."""
+"""Built-in problem plugins: ``table:PATH.csv``, ``synthetic`` and ``mosegnas``.
+
+They are registered by name in :mod:`segevo.engine.problem` (``mosegnas`` is imported only
+when it is loaded, as it needs the supernet); see :func:`segevo.engine.problem.load_problem`.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from segevo.engine.problem import Problem, available_problems, register_problem
+from segevo.engine.problem import Problem
+from segevo.nets import plugins
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -49,8 +50,10 @@ __all__ = [
     "check_options",
     "ensure_lut",
     "ensure_supernet",
+    "lists_to_tuples",
     "lut_cache_path",
     "mosegnas_factory",
+    "space_from_options",
     "supernet_cache_dir",
 ]
 
@@ -104,14 +107,17 @@ def canonical_dataset(spec: str) -> str:
     return f"{name}:{folder.resolve()}"
 
 
-def _space(name: str, options: Mapping[str, Any] | None) -> Any:
+def space_from_options(name: str, options: Mapping[str, Any] | None) -> Any:
+    """The search space ``name`` with ``space_options`` as a run config or a problem spec
+    holds them (lists where the nets API takes tuples)."""
     from segevo.nets.space import get_space
 
-    return get_space(name, **_lists_to_tuples(dict(options or {})))
+    return get_space(name, **lists_to_tuples(dict(options or {})))
 
 
-def _lists_to_tuples(options: dict[str, Any]) -> dict[str, Any]:
-    # TOML and msgpack give lists where the nets API documents (H, W) tuples.
+def lists_to_tuples(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with list values made tuples: TOML and msgpack give lists where the nets
+    API documents tuples such as ``(H, W)``."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
 
 
@@ -145,7 +151,7 @@ def supernet_cache_dir(config: Any) -> Path:
     from segevo.nets.paths import cache_dir
 
     values = {k: v for k, v in config.to_dict().items() if k not in _TRAIN_KEY_IGNORED}
-    space = _space(config.space, config.space_options)
+    space = space_from_options(config.space, config.space_options)
     values["space_digest"] = space.digest()
     dataset_name = config.dataset.partition(":")[0]
     return cache_dir() / "supernets" / f"{space.name}-{dataset_name}-{_digest(values)}"
@@ -236,7 +242,7 @@ def ensure_lut(
     protocol: Mapping[str, Any] | None,
     *,
     path: Path | None = None,
-    progress: bool = False,
+    progress: Callable[[Any], None] | None = None,
     chunk_s: float | None = None,
     on_chunk: Callable[[Any], None] | None = None,
     on_wait: Callable[[str], None] | None = None,
@@ -245,7 +251,8 @@ def ensure_lut(
 
     ``path`` defaults to :func:`lut_cache_path`. An interrupted build is resumed. With
     ``chunk_s``, the build runs in chunks of about that many seconds and ``on_chunk`` gets
-    each chunk's :class:`segevo.devices.BuildResult` (a progress report without rich).
+    each chunk's :class:`segevo.devices.BuildResult` (a progress report without rich);
+    ``progress`` gets every :class:`segevo.devices.BuildProgress` event of the build.
     """
     from segevo.devices import build_lut, load_lut, partial_path
 
@@ -309,13 +316,7 @@ def _check_scalars(
 
 
 def _option_names() -> list[str]:
-    import inspect
-
-    return [
-        p.name
-        for p in inspect.signature(MoSegNASProblem).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
-    ]
+    return plugins.keyword_options(MoSegNASProblem) or []
 
 
 def check_options(options: Mapping[str, Any]) -> None:
@@ -325,10 +326,7 @@ def check_options(options: Mapping[str, Any]) -> None:
     training and measuring settings, so that a mistake is reported before minutes of
     supernet training or table building rather than after.
     """
-    allowed = _option_names()
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for problem 'mosegnas'; allowed: {allowed}")
+    plugins.check_options("problem", "mosegnas", options, _option_names())
     _check_scalars(
         calib_batches=options.get("calib_batches", 8),
         calib_batch_size=options.get("calib_batch_size", 8),
@@ -342,7 +340,7 @@ def check_options(options: Mapping[str, Any]) -> None:
     from segevo.devices.measurement import Protocol
 
     space = str(options.get("space", DEFAULT_SPACE))
-    _space(space, options.get("space_options"))
+    space_from_options(space, options.get("space_options"))
     dataset = canonical_dataset(options.get("dataset", DEFAULT_DATASET))
     device = get_device(
         str(options.get("device", "cpu")), **dict(options.get("device_options") or {})
@@ -413,7 +411,7 @@ class MoSegNASProblem(Problem):
         )
         from segevo.devices import get_device, load_lut
 
-        self.space = _space(space, space_options)
+        self.space = space_from_options(space, space_options)
         self.lower = np.asarray(self.space.lower, dtype=np.int64)
         self.upper = np.asarray(self.space.upper, dtype=np.int64)
         dataset = canonical_dataset(dataset)
@@ -499,7 +497,7 @@ class MoSegNASProblem(Problem):
         from segevo.nets.datasets import get_dataset
 
         num_classes = get_dataset(
-            dataset, "val", **_lists_to_tuples(dict(dataset_options or {}))
+            dataset, "val", **lists_to_tuples(dict(dataset_options or {}))
         ).num_classes
         path = lut_cache_path(self.space, num_classes, self._device, protocol)
         if not path.is_file():
@@ -522,7 +520,7 @@ class MoSegNASProblem(Problem):
         return np.asarray(self.space.sample(n, rng), dtype=np.int64).reshape(n, self.n_var)
 
     def latency(self, X: np.ndarray) -> np.ndarray:
-        return self.table.predict(np.atleast_2d(np.asarray(X, dtype=np.int64)))
+        return self.table.predictor(np.atleast_2d(np.asarray(X, dtype=np.int64)))
 
     def spec(self) -> dict[str, Any]:
         return {"problem": "mosegnas", "options": copy.deepcopy(self._options)}
@@ -557,7 +555,7 @@ class MoSegNASProblem(Problem):
                 f"{payload['config'].get('space')!r}, not this {self.space.name!r} "
                 "(another definition); give --space to match it or another --supernet"
             )
-        data_options = _lists_to_tuples(dict(opts["dataset_options"]))
+        data_options = lists_to_tuples(dict(opts["dataset_options"]))
         train_data = get_dataset(opts["dataset"], "train", **data_options)
         val_data = get_dataset(opts["dataset"], "val", **data_options)
         num_classes = int(val_data.num_classes)
@@ -646,19 +644,5 @@ def mosegnas_factory(argument: str | None, **options: Any) -> MoSegNASProblem:
             f"the mosegnas problem takes keyword options, not 'mosegnas:{argument}'; e.g. "
             "dataset='camvid:PATH', space='tiny', supernet=CKPT, lut=FILE"
         )
-    unknown = sorted(set(options) - set(_option_names()))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for problem 'mosegnas'; allowed: {_option_names()}"
-        )
+    plugins.check_options("problem", "mosegnas", options, _option_names())
     return MoSegNASProblem(**options)
-
-
-def register() -> None:
-    """Register ``mosegnas`` with :func:`segevo.engine.problem.load_problem` (idempotent)."""
-    if "mosegnas" not in available_problems():
-        with contextlib.suppress(ValueError):  # another thread registered it just now
-            register_problem("mosegnas", mosegnas_factory)
-
-
-register()

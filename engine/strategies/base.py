@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from segevo.engine.constraints import NO_CONSTRAINTS, Constraints
-from segevo.engine.problem import Problem
+from segevo.engine.problem import Problem, fresh_mask
 
 __all__ = ["History", "Proposal", "Strategy", "known_keys", "new_random"]
 
@@ -66,13 +66,6 @@ def known_keys(problem: Problem, *arrays: np.ndarray | None) -> np.ndarray:
     return np.unique(np.concatenate(parts))
 
 
-def _not_in(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    if sorted_keys.size == 0:
-        return np.ones(keys.size, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
-    return sorted_keys[pos] != keys
-
-
 def new_random(
     problem: Problem,
     n: int,
@@ -97,12 +90,9 @@ def new_random(
         if not pool:
             pool = [problem.codec.check(problem.sample(2 * (n - chosen.shape[0]) + 8, rng))]
         candidates = pool.pop()
-        keys = problem.codec.keys(candidates)
-        _, first_index = np.unique(keys, return_index=True)
-        first_index.sort()
-        candidates, keys = candidates[first_index], keys[first_index]
-        taken = np.sort(problem.codec.keys(chosen)) if chosen.shape[0] else np.zeros(0, np.int64)
-        keep = _not_in(keys, exclude_keys) & _not_in(keys, taken)
+        keep = fresh_mask(
+            problem.codec.keys(candidates), exclude_keys, problem.codec.keys(chosen)
+        )
         chosen = np.concatenate([chosen, candidates[keep][: n - chosen.shape[0]]])
     return chosen
 

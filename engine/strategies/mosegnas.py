@@ -16,7 +16,7 @@ import numpy as np
 
 from segevo.engine.moea import minimize, survival_order
 from segevo.engine.prescreen import prescreen, prescreen_plugin
-from segevo.engine.problem import Problem
+from segevo.engine.problem import Problem, fresh_mask
 from segevo.engine.pymoo_moea import minimize_with_pymoo
 from segevo.engine.strategies.base import History, Proposal, Strategy
 from segevo.engine.strategies.options import MOEAOptions
@@ -162,7 +162,7 @@ class MoSegNASStrategy(Strategy):
             **extra_options,
         )
         candidates, acc_pred, lat_pred = result.X, -result.F[:, 0], result.F[:, 1]
-        fresh = ~np.isin(problem.codec.keys(candidates), exclude)
+        fresh = fresh_mask(problem.codec.keys(candidates), exclude)
         if np.count_nonzero(fresh) < k:
             # The surrogate's optimum is already evaluated; widen the pool with new
             # random architectures so that exactly k can still be chosen.
@@ -185,7 +185,7 @@ class MoSegNASStrategy(Strategy):
         every = self.__dict__["_all"]
         if every is None:
             return None
-        return every[~np.isin(self.problem.codec.keys(every), exclude)]
+        return every[fresh_mask(self.problem.codec.keys(every), exclude)]
 
     def _prescreened(
         self,
@@ -200,7 +200,7 @@ class MoSegNASStrategy(Strategy):
         if self.constraints.active:
             # Pre-screening chooses among the candidates predicted feasible; with fewer
             # than k of those, the least violating ones are the proposal.
-            fresh = ~np.isin(self.problem.codec.keys(candidates), history.exclude)
+            fresh = fresh_mask(self.problem.codec.keys(candidates), history.exclude)
             candidates, acc_pred, lat_pred = candidates[fresh], acc_pred[fresh], lat_pred[fresh]
             violation = self.constraints.violation(acc_pred, lat_pred)
             feasible = violation <= 0

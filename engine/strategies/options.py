@@ -9,6 +9,7 @@ import numpy as np
 
 from segevo.engine.moea import make_crossover, make_mutation
 from segevo.engine.pymoo_moea import PYMOO_ALGORITHMS, check_pymoo_algorithm
+from segevo.nets.plugins import check_options
 
 __all__ = ["MOEAOptions"]
 
@@ -68,10 +69,7 @@ class MOEAOptions:
     def parse(cls, options: dict[str, Any] | None, *, default_pop_size: int = 100) -> MOEAOptions:
         """Validate a user's dict eagerly; unknown keys and bad values raise ValueError."""
         options = dict(options or {})
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown moea option(s) {unknown}; allowed: {sorted(known)}")
+        check_options("MOEA", "moea_options", options, cls.__dataclass_fields__)
         pop_size = _int_at_least("pop_size", options.get("pop_size", default_pop_size), 2)
         n_gen = _int_at_least("n_gen", options.get("n_gen", cls.n_gen), 0)
         max_seeds = _int_at_least("max_seeds", options.get("max_seeds", pop_size // 2), 0)

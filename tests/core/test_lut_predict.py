@@ -360,7 +360,7 @@ def table() -> Any:
 
 class TestLatencyTableUsesTheKernel:
     """The devices wiring: ``LatencyTable.predict`` runs lut_predict and agrees with the
-    index-row path (IndexPlan + lut_sum) that it replaced, which stays as the fallback."""
+    index-row path (IndexPlan + lut_sum), kept as an independent check."""
 
     def test_fused_equals_indexed(self, table: Any) -> None:
         assert table.terms is not None
@@ -377,12 +377,3 @@ class TestLatencyTableUsesTheKernel:
         X[6, 11] = 0  # an always-active layer switched off
         with pytest.raises(ValueError, match=r"row 6: digit x11 = 0 .* 1\.\.3"):
             table.predict(X)
-
-    def test_fallback_without_the_kernel(self, table: Any, monkeypatch) -> None:
-        import segevo.devices.table as table_module
-
-        monkeypatch.setattr(table_module, "fused_available", lambda: False)
-        plain = table_module.LatencyTable(table.space, table.record)
-        assert plain.terms is None
-        X = table.space.sample(300, np.random.default_rng(4))
-        np.testing.assert_allclose(plain.predict(X), table.predict(X), rtol=1e-13)

@@ -123,3 +123,72 @@ def test_partial_table_is_refused(tmp_path: Path, record, tiny) -> None:
     write_record(path, partial)
     with pytest.raises(LUTFileError, match=r"partial build .*10 of"):
         load_lut(path, tiny)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_calibration_round_trips_through_the_file_and_is_applied(
+    lut_path: Path, record, tiny
+) -> None:
+    from segevo.devices import Calibration, store_calibration
+
+    plain = load_lut(lut_path, tiny)
+    x = tiny.sample(50, 1)
+    cal = Calibration(
+        slope=1.07, intercept_ms=0.25, networks=50, method="robust", device=dict(record.device)
+    )
+    store_calibration(lut_path, cal)
+    data = json.loads(lut_path.read_text())
+    assert data["version"] == 2 and data["calibration"]["slope"] == 1.07
+    assert data["calibration"]["networks"] == 50 and data["calibration"]["device"] == record.device
+    assert read_record(lut_path).calibration == cal
+    lut = load_lut(lut_path, tiny)
+    assert lut.calibration == cal
+    np.testing.assert_allclose(lut.predict(x), 1.07 * plain.predict(x) + 0.25, rtol=1e-12)
+    np.testing.assert_allclose(lut.predict(x, calibrated=False), plain.predict(x))
+    # removing it writes a version-1 file again, predicting plain sums
+    store_calibration(lut_path, None)
+    assert json.loads(lut_path.read_text())["version"] == 1
+    np.testing.assert_allclose(load_lut(lut_path, tiny).predict(x), plain.predict(x))
+
+
+def test_old_files_without_calibration_load_and_predict_as_before(lut_path: Path, tiny) -> None:
+    """A version-1 file as segevo wrote it before calibrations existed (no such field)."""
+    data = json.loads(lut_path.read_text())
+    assert data["version"] == 1 and "calibration" not in data
+    lut = load_lut(lut_path, tiny)
+    assert lut.calibration is None
+    x = tiny.sample(20, 2)
+    by_hand = [sum(ms for _, ms in lut.breakdown(v)) for v in x]
+    np.testing.assert_allclose(lut.predict(x), by_hand, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d.pop("calibration"), "calibration"),
+        (lambda d: d["calibration"].update(slope=-1.0), "malformed calibration.*slope"),
+        (lambda d: d["calibration"].pop("networks"), "malformed calibration.*networks"),
+        (lambda d: d["calibration"].update(slope="1.1"), "malformed calibration.*number"),
+    ],
+)
+def test_malformed_calibration_is_named(lut_path: Path, record, tiny, edit, match: str) -> None:
+    from segevo.devices import Calibration, store_calibration
+
+    store_calibration(lut_path, Calibration(slope=1.1, intercept_ms=0.0, networks=5))
+    data = json.loads(lut_path.read_text())
+    edit(data)
+    lut_path.write_text(json.dumps(data))
+    with pytest.raises(LUTFileError, match=match):
+        load_lut(lut_path, tiny)
+
+
+def test_calibration_of_another_device_is_refused(lut_path: Path, record) -> None:
+    from segevo.devices import Calibration, store_calibration
+
+    other = {**record.device, "threads": 4}
+    cal = Calibration(slope=1.1, intercept_ms=0.0, networks=5, device=other)
+    with pytest.raises(ValueError, match=r"fitted on .*threads.*4"):
+        store_calibration(lut_path, cal)
+    assert read_record(lut_path).calibration is None

@@ -42,8 +42,55 @@ def small_csv(tmp_path: Path) -> Path:
 # -- conformance: every registered problem plugin ---------------------------------------------
 
 
-@pytest.fixture(params=sorted(set(available_problems()) | {"module"}))
+@pytest.fixture(scope="module")
+def mosegnas_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A 2-step supernet and a one-repeat latency table of a small ``tiny`` (about 15 s)."""
+    import torch
+
+    from segevo.devices import get_device
+    from segevo.engine.problems.mosegnas import (
+        ensure_lut,
+        ensure_supernet,
+        space_from_options,
+        train_config,
+    )
+    from segevo.nets.datasets import get_dataset
+
+    torch.set_num_threads(1)
+    space_options = {"base_hw": [32, 48]}
+    data_options = {"size": [32, 48], "length": 8}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGEVO_CACHE", str(tmp_path_factory.mktemp("cache")))
+        train = {"steps": 2, "batch_size": 2, "num_threads": 1}
+        supernet = ensure_supernet(
+            train_config("tiny", space_options, "synthetic", data_options, train)
+        )
+        protocol = {"warmup": 0, "min_repeats": 1, "max_repeats": 1, "budget_s": 1e-3}
+        lut = ensure_lut(
+            space_from_options("tiny", space_options),
+            get_dataset("synthetic", "val", size=(32, 48), length=8).num_classes,
+            get_device("cpu", threads=1),
+            {**protocol, "retries": 0},
+        )
+    return {
+        "space": "tiny",
+        "space_options": space_options,
+        "dataset": "synthetic",
+        "dataset_options": data_options,
+        "supernet": str(supernet.path),
+        "lut": str(lut.path),
+        "calib_batches": 1,
+        "calib_batch_size": 2,
+        "val_images": 2,
+        "measure_latency": False,
+        "threads": 1,
+    }
+
+
+@pytest.fixture(params=[*available_problems(), "module"])
 def any_problem(request: pytest.FixtureRequest, small_csv: Path, tmp_path: Path) -> Problem:
+    """Every registered problem plugin (and a ``module:attribute`` one), built by its recipe;
+    a plugin without one must build from its name alone."""
     name = request.param
     if name == "table":
         return load_problem(f"table:{small_csv}")
@@ -58,8 +105,8 @@ def any_problem(request: pytest.FixtureRequest, small_csv: Path, tmp_path: Path)
         finally:
             sys.path.remove(str(tmp_path))
     if name == "mosegnas":
-        pytest.skip("mosegnas needs a trained supernet; tests/cli covers it")
-    pytest.skip(f"no conformance recipe for problem plugin {name!r}")
+        return load_problem("mosegnas", **request.getfixturevalue("mosegnas_options"))
+    return load_problem(name)
 
 
 def test_problem_contract(any_problem: Problem) -> None:

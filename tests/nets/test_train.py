@@ -234,8 +234,17 @@ def test_standalone_fine_tune_updates_an_extracted_network() -> None:
         num_classes=4,
         augment=RandomScaleCropFlip((32, 48)),
     )
-    losses = train_standalone(net, data, steps=2, input_hw=(16, 24), batch_size=2)
+    events: list[TrainProgress] = []
+    losses = train_standalone(
+        net, data, steps=2, input_hw=(16, 24), batch_size=2, progress=events.append
+    )
     assert len(losses) == 2 and all(np.isfinite(losses))
+    assert [(e.step, e.steps, e.progress, e.phase) for e in events] == [
+        (1, 2, 0.5, "standalone"),
+        (2, 2, 1.0, "standalone"),
+    ]
+    assert [e.loss for e in events] == losses
+    assert events[0].lr == pytest.approx(0.01) and events[1].lr == pytest.approx(0.01 * 0.5**0.9)
     assert not net.training
     changed = [k for k, v in net.state_dict().items() if not torch.equal(v, before[k])]
     assert any(k.startswith("aux16") for k in changed) and any(
@@ -243,3 +252,39 @@ def test_standalone_fine_tune_updates_an_extracted_network() -> None:
     )
     with pytest.raises(ValueError, match="steps"):
         train_standalone(net, data, steps=0)
+
+
+def test_retired_and_optional_fields_keep_old_configs_and_cache_keys() -> None:
+    old = TrainConfig.from_dict({**TINY, "display": True})  # written before drawing moved out
+    assert old == tiny_config()
+    assert "display" not in old.to_dict() and "init_from" not in old.to_dict()
+    assert tiny_config(init_from="sn.pt").to_dict()["init_from"] == str(Path("sn.pt").resolve())
+    with pytest.raises(ValueError, match="init_from"):
+        tiny_config(init_from="")
+
+
+def test_module_entry_point_reports_progress_lines_and_draws_nothing(tmp_path: Path) -> None:
+    settings = [f"{k}={json.dumps(v)}" for k, v in {**TINY, "steps": 2}.items()]
+    argv = ["segevo.nets.train", "--every", "0"]
+    for item in settings:
+        argv += ["--set", item]
+    code = textwrap.dedent(
+        f"""
+        import runpy, sys
+        sys.argv = {argv!r}
+        try:
+            runpy.run_module("segevo.nets.train", run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            assert exit.code == 0, exit.code
+        print("rich imported:", "rich" in sys.modules)
+        """
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[0])["steps"] == 2 and lines[1] == "rich imported: False"
+    progress = [line for line in done.stderr.splitlines() if line.startswith("supernet ")]
+    assert len(progress) == 2 and "100.0%  step 2" in progress[-1]

@@ -87,7 +87,7 @@ def test_reads_a_csv_table_and_restores_threads(table, tmp_path) -> None:
 def test_bad_arguments(table, tmp_path) -> None:
     with pytest.raises(ValueError, match="needs 230 rows"):
         run_benchmark(table, methods=["dt"], sizes=(200,), test_size=30)
-    with pytest.raises(ValueError, match="unknown methods"):
+    with pytest.raises(ValueError, match="unknown surrogate 'nope'; known: ranknet"):
         run_benchmark(table, methods=["dt", "nope"], sizes=(20,))
     with pytest.raises(ValueError, match="not benchmarked"):
         run_benchmark(table, methods=["dt"], sizes=(20,), options={"rbf": {}})

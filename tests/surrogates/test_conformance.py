@@ -132,5 +132,5 @@ def test_save_load_round_trip(name: str, toy_data, tmp_path) -> None:
 
 
 def test_unknown_surrogate_name_lists_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown surrogate 'nope'; available: ranknet"):
+    with pytest.raises(ValueError, match="unknown surrogate 'nope'; known: ranknet"):
         make_surrogate("nope", TOY_LOWER, TOY_UPPER)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from segevo.nets.space import get_space
 from segevo.surrogates import OneHotEncoder, make_surrogate
 
 
@@ -74,10 +75,9 @@ def test_bounds_that_disagree_with_the_space_are_refused() -> None:
 
 
 def test_real_r50_space_gives_zero_blocks_for_inactive_layers() -> None:
-    space_module = pytest.importorskip("segevo.nets.space")
     from segevo.surrogates.synthetic import make_r50_table
 
-    space = space_module.get_space("r50")
+    space = get_space("r50")
     X, y = make_r50_table(150, seed=3)
     model = make_surrogate("rf", space=space, n_estimators=10).fit(X[:100], y[:100])
     features = model.encoder.transform(X)

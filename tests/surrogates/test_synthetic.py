@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from segevo.nets.space import get_space
 from segevo.surrogates.bench import read_table
 from segevo.surrogates.synthetic import (
     BASE_LAYERS,
@@ -43,8 +44,7 @@ def test_rows_are_distinct_canonical_and_in_bounds() -> None:
 
 
 def test_rows_are_valid_in_the_real_r50_space() -> None:
-    space_module = pytest.importorskip("segevo.nets.space")
-    space = space_module.get_space("r50")
+    space = get_space("r50")
     X, _ = make_r50_table(200, seed=1)
     assert np.all(space.is_valid(X))
     np.testing.assert_array_equal(space.repair(X), X)

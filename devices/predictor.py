@@ -41,8 +41,8 @@ class LutPredictor:
         )
         for array in self._args:
             array.setflags(write=False)
-        # one call on the smallest valid row: a malformed term layout fails now, not later
-        lut_predict(np.asarray([terms.lower]), *self._args)
+        # the kernel checks the term layout even for no rows: a malformed one fails now
+        lut_predict(np.zeros((0, self.n_var), dtype=np.int64), *self._args)
 
     @classmethod
     def from_latencies(

@@ -107,8 +107,10 @@ def _store(path: Path | RemotePath, mode: str) -> Any:
 def _open_group(path: Path | RemotePath, mode: str) -> zarr.Group:
     try:
         present = (path / "zarr.json").is_file()
-    except OSError as exc:
-        raise ArchiveError(f"{path} cannot be read: {exc}") from exc
+    except Exception as exc:  # an object store: unreachable, refused, no credentials
+        if not isinstance(exc, OSError) and isinstance(path, Path):
+            raise
+        raise ArchiveError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
     if not present:
         raise ArchiveError(f"{path} is not a segevo archive (no zarr.json)")
     try:

@@ -19,16 +19,22 @@ own configuration (``FSSPEC_S3_ENDPOINT_URL``, ``FSSPEC_S3='{"key": ...}'``, or 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fnmatch
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+_ENV_PREFIXES = ("AWS_", "FSSPEC_", "GOOGLE_", "AZURE_")
+_FS_CACHE: dict[tuple[Any, ...], Any] = {}
+_FS_LOCK = threading.Lock()
 
 # Modules a protocol needs, for a clear error when one is missing.
 _EXTRAS = {"s3": ("s3fs", "segevo[s3]"), "s3a": ("s3fs", "segevo[s3]")}
@@ -75,13 +81,27 @@ def _filesystem(url: str) -> tuple[Any, str]:
             raise StorageError(
                 f"{url}: {protocol}:// run directories need {needed[0]}: pip install '{needed[1]}'"
             ) from None
+    # Instances are reused (a client's first request costs a few hundred milliseconds), but
+    # per environment: the endpoint and credentials come from it, and fsspec's own cache
+    # would hand out a client for an endpoint the environment no longer names.
+    key = (
+        protocol,
+        os.getpid(),
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES))),
+    )
+    with _FS_LOCK:
+        fs = _FS_CACHE.get(key)
+    if fs is not None:
+        return fs, fs._strip_protocol(url)
     try:
         # Listings are never cached: another process (the coordinator) writes while this one
-        # reads, and a stale listing would hide new objects. Instances are (fsspec's cache):
-        # a client's first request costs a few hundred milliseconds.
-        return fsspec.url_to_fs(url, use_listings_cache=False)
+        # reads, and a stale listing would hide new objects.
+        fs, path = fsspec.url_to_fs(url, use_listings_cache=False, skip_instance_cache=True)
     except (ImportError, ValueError) as exc:
         raise StorageError(f"{url}: cannot open this location: {exc}") from None
+    with _FS_LOCK:
+        fs = _FS_CACHE.setdefault(key, fs)
+    return fs, path
 
 
 class RemotePath:
@@ -228,15 +248,39 @@ class RemotePath:
         """A zarr v3 ``FsspecStore`` rooted at this prefix."""
         from zarr.storage import FsspecStore
 
-        fs = self.fs
-        if not getattr(fs, "async_impl", False):
-            from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+        with _FS_LOCK:
+            twin = getattr(self.fs, "_segevo_async_twin", None)
+            if twin is None:
+                if not getattr(self.fs, "async_impl", False):
+                    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 
-            fs = AsyncFileSystemWrapper(fs)
-        else:
-            # zarr drives the store from its own event loop: give it an asynchronous twin.
-            fs = type(fs)(**{**fs.storage_options, "asynchronous": True})
-        return FsspecStore(fs=fs, path=self.key, read_only=read_only)
+                    twin = AsyncFileSystemWrapper(self.fs)
+                else:
+                    # zarr drives the store from its own event loop (one per process): give
+                    # it an asynchronous twin of this file system, made once.
+                    options = {**self.fs.storage_options, "asynchronous": True}
+                    twin = type(self.fs)(**options, skip_instance_cache=True)
+                    if not _TWINS:
+                        atexit.register(_close_twins)  # after zarr's own exit handler: first
+                    _TWINS.append(twin)
+                self.fs._segevo_async_twin = twin
+        return FsspecStore(fs=twin, path=self.key, read_only=read_only)
+
+
+_TWINS: list[Any] = []
+
+
+def _close_twins() -> None:
+    """Close the clients of the asynchronous file systems zarr used, on zarr's loop (else
+    aiohttp warns about unclosed sessions at exit)."""
+    from zarr.core.sync import sync
+
+    for twin in _TWINS:
+        creator = getattr(twin, "_s3creator", None)  # s3fs's client, made on first use
+        if creator is None:
+            continue
+        with contextlib.suppress(Exception):
+            sync(creator.__aexit__(None, None, None), timeout=2)
 
 
 RunPath = Path | RemotePath

@@ -482,7 +482,13 @@ class RunDir:
     def create(cls, path: str | Path | RemotePath, config: RunConfig) -> RunDir:
         """Make a new run directory (refuses one that exists and is not empty)."""
         path = run_path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        try:
+            occupied = path.exists() and (not path.is_dir() or any(path.iterdir()))
+        except Exception as exc:  # an object store: unreachable, refused, no credentials
+            if not isinstance(exc, OSError) and isinstance(path, Path):
+                raise
+            raise RunDirError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
+        if occupied:
             raise RunDirError(
                 f"{path} already exists and is not an empty folder; use --resume {path} to "
                 "continue that run, or choose another --run-dir"
@@ -525,8 +531,10 @@ class RunDir:
             raise RunDirError(f"{path} is not a folder, so not a segevo run directory")
         try:
             present = marker.is_file()
-        except OSError as exc:
-            raise RunDirError(f"{path} cannot be read: {exc}") from None
+        except Exception as exc:  # an object store: unreachable, refused, no credentials
+            if not isinstance(exc, OSError) and isinstance(path, Path):
+                raise
+            raise RunDirError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
         if not present:
             raise RunDirError(f"{path} is not a segevo run directory (no run.json)")
         try:

@@ -26,7 +26,7 @@ from segevo.engine.fleet.spec import (
     FleetTarget,
     MissingExtra,
     WorkerSpec,
-    is_remote,
+    local_folder,
     loopback_warning,
     open_target,
 )
@@ -65,12 +65,13 @@ def log_folder(run_dir: str, executor: str, log_dir: str | Path | None) -> Path:
     """Where submitit keeps a fleet's scripts, logs and results."""
     if log_dir is not None:
         return Path(log_dir).resolve()
-    if is_remote(run_dir):
+    folder = local_folder(run_dir)
+    if folder is None:
         raise FleetError(
             f"{run_dir} is not a local folder, so the job logs cannot go inside it: give "
             "--log-dir DIR (a folder the jobs' nodes can write)"
         )
-    return Path(run_dir).resolve() / "fleet" / executor
+    return folder.resolve() / "fleet" / executor
 
 
 def launch(

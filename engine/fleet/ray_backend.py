@@ -154,8 +154,10 @@ def states(records: list[JobRecord]) -> dict[str, tuple[str, str]]:
 
 def stop(records: list[JobRecord]) -> None:
     """Stop every Ray job that is not over yet."""
+    clients: dict[str, Any] = {}
     for record in records:
-        client = _client(record.address or DEFAULT_ADDRESS)
+        address = record.address or DEFAULT_ADDRESS
+        client = clients.get(address) or clients.setdefault(address, _client(address))
         try:
             client.stop_job(record.job_id)
         except RuntimeError as exc:

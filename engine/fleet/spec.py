@@ -53,9 +53,22 @@ def require(module: str, executor: str) -> Any:
         raise MissingExtra(module, executor) from None
 
 
+def local_folder(location: str | Path) -> Path | None:
+    """The local folder of a run directory, or None for one on an object store (``s3://``).
+
+    ``file://`` URLs are local folders, as segevo.engine.location reads them.
+    """
+    try:
+        from segevo.engine.location import run_path
+    except ImportError:  # a segevo without object-store run directories
+        return None if "://" in str(location) else Path(location)
+    path = run_path(str(location))
+    return path if isinstance(path, Path) else None
+
+
 def is_remote(location: str | Path) -> bool:
-    """Whether a run directory is a URL (``s3://...``) rather than a local folder."""
-    return "://" in str(location)
+    """Whether a run directory is on an object store rather than in a local folder."""
+    return local_folder(location) is None
 
 
 @dataclass(frozen=True)
@@ -118,10 +131,9 @@ def open_target(
         if not path.is_file():
             raise FleetError(f"--token-file {token_file} does not exist or is not a file")
         resolved: str | None = str(path.resolve())
-    elif is_remote(location):
-        resolved = None
     else:
-        resolved = str(Path(location).resolve() / "token")
+        folder = local_folder(location)
+        resolved = None if folder is None else str(folder.resolve() / "token")
     return FleetTarget(
         location, rundir.run_id, endpoint, token, resolved, token_file_given=token_file is not None
     )
@@ -219,6 +231,7 @@ __all__ = [
     "evaluator_args",
     "evaluator_argv",
     "is_remote",
+    "local_folder",
     "loopback_warning",
     "open_target",
     "require",

@@ -197,3 +197,22 @@ def test_the_record_round_trips_and_refuses_damage(run_dir):
 def test_status_of_a_run_without_a_fleet(run_dir):
     code, out, err = _fleet(str(run_dir), "--status")
     assert code == 0 and out == "" and "no fleet jobs recorded" in err
+
+
+def test_a_run_directory_on_an_object_store_keeps_its_record_there(tmp_path):
+    url = f"memory://segevo-fleet-test/{tmp_path.name}/run"
+    try:
+        rundir = RunDir.create(url, RunConfig(problem="synthetic"))
+    except ValueError as exc:  # a segevo without object-store run directories
+        pytest.skip(f"run directories on object stores are not available: {exc}")
+    rundir.write_endpoint(Endpoint("10.1.2.3", 7700))
+    code, _, err = _fleet(url, "--executor", "slurm", "--dry-run")
+    assert code == 1 and "give --log-dir DIR" in _error_line(err)
+    code, out, _ = _fleet(url, "--executor", "slurm", "--dry-run", "--log-dir", str(tmp_path))
+    argv = json.loads(out)[0]["command"]
+    # The jobs cannot read memory://: they get a copy of the token next to their logs.
+    assert code == 0 and argv[argv.index("--token-file") + 1] == str(tmp_path / "token")
+    save_jobs(RunDir.open(url), [JobRecord(executor="ray", job_id="j-1", name="fleet-ray-0")])
+    assert [j.job_id for j in load_jobs(RunDir.open(url))] == ["j-1"]
+    code, out, _ = _fleet(url, "--status", "--json")
+    assert code == 0 and json.loads(out)[0]["job_id"] == "j-1"

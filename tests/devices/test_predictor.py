@@ -83,3 +83,11 @@ def test_predictor_rejects_bad_rows(micro, keys) -> None:
     assert predictor(X[:0]).shape == (0,)
     with pytest.raises(KeyError, match="lacks"):
         LutPredictor.from_latencies(micro, CLASSES, dict.fromkeys(keys[1:], 1.0))
+
+
+def test_a_malformed_term_layout_fails_when_bound(micro, keys) -> None:
+    from segevo.devices.plan import predict_terms
+
+    terms = predict_terms(micro, CLASSES, dict.fromkeys(keys, 1.0))
+    with pytest.raises(ValueError, match="past the end of tables"):
+        LutPredictor(replace(terms, tables=terms.tables[:-1]))

@@ -104,41 +104,17 @@ def _dead_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_local_fleet_evaluates_a_live_run_then_reports_completion(tmp_path):
-    config, run_dir = _run(tmp_path, evaluations=36, delay_s=0.2)
-    log = tmp_path / "log.txt"
-    run = segevo("run", "--config", str(config), "--run-dir", str(run_dir), log=log)
-    try:
-        wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
-        launched = _fleet(run_dir, "--executor", "local", "--workers", "2")["out"]
-        assert [job["name"] for job in launched] == ["fleet-local-0", "fleet-local-1"]
-        states = _states(run_dir)
-        assert list(states) == [job["job_id"] for job in launched]
-        assert set(states.values()) == {"RUNNING"}, states
-        wait_for(lambda: len(_connected(run_dir, "fleet-local-")) == 2, 60, "both evaluators")
-        assert run.wait(120) == 0, log.read_text()
-    finally:
-        stop(run)
-    data = open_archive(run_dir)
-    assert_exactly_once(data, 36)
-    names = {name.split("@")[0] for name in data.evaluator_names}
-    assert names == {"fleet-local-0", "fleet-local-1"}
-    # The evaluators saw the run finish and exited 0: submitit recorded their results.
-    wait_for(lambda: set(_states(run_dir).values()) == {"COMPLETED"}, 60, "the jobs to end")
-    listed = _fleet(run_dir, "--status")["out"]
-    assert [job["state"] for job in listed] == ["COMPLETED", "COMPLETED"]
-    assert all("exit code 0" in job["detail"] for job in listed)
-    record = json.loads((run_dir / "fleet.json").read_text())
-    assert [job["job_id"] for job in record["jobs"]] == [job["job_id"] for job in launched]
-
-
-def test_local_fleet_stop_cancels_jobs_and_their_leases_are_requeued(tmp_path):
+def test_local_fleet_is_listed_cancelled_relaunched_and_loses_nothing(tmp_path):
     config, run_dir = _run(tmp_path, evaluations=30, delay_s=0.3)
     log = tmp_path / "log.txt"
     run = segevo("run", "--config", str(config), "--run-dir", str(run_dir), log=log)
     try:
         wait_for(lambda: endpoint_of(run_dir), 60, "the endpoint file")
         first = _fleet(run_dir, "--workers", "2", "--give-up-after", "30")["out"]
+        assert [job["name"] for job in first] == ["fleet-local-0", "fleet-local-1"]
+        states = _states(run_dir)
+        assert list(states) == [job["job_id"] for job in first]
+        assert set(states.values()) == {"RUNNING"}, states
         wait_for(lambda: committed_rows(run_dir) >= 4, 60, "fleet rows")
         wait_for(
             lambda: _leases(run_dir, "fleet-local-0") and _leases(run_dir, "fleet-local-1"),
@@ -174,9 +150,15 @@ def test_local_fleet_stop_cancels_jobs_and_their_leases_are_requeued(tmp_path):
     ids = data["task_id"].tolist()
     assert all(ids.count(task) == 1 for task in requeued)
     names = {n.split("@")[0] for n in data.evaluator_names}
-    assert "fleet-local-2" in names
+    assert "fleet-local-2" in names and names <= {"fleet-local-0", "fleet-local-1", "fleet-local-2"}
+    # The last evaluator saw the run finish and exited 0: submitit recorded its result.
+    wait_for(lambda: _states(run_dir)[second[0]["job_id"]] == "COMPLETED", 60, "the last job")
     listed = _fleet(run_dir, "--status")["out"]
     assert [job["name"] for job in listed] == ["fleet-local-0", "fleet-local-1", "fleet-local-2"]
+    assert [job["state"] for job in listed] == ["CANCELLED", "CANCELLED", "COMPLETED"]
+    assert "exit code 0" in listed[2]["detail"]
+    record = json.loads((run_dir / "fleet.json").read_text())
+    assert [job["job_id"] for job in record["jobs"]] == [j["job_id"] for j in first + second]
 
 
 def test_fleet_job_gives_up_on_an_unreachable_coordinator_and_says_why(tmp_path):

@@ -24,7 +24,7 @@ from support import write_table
 
 from segevo.engine.archive import ROW_COLUMNS, ArchiveError, ArchiveWriter, open_archive
 from segevo.engine.config import RunConfig
-from segevo.engine.dashboard.sources import EventTail
+from segevo.engine.dashboard.sources import EventTail, RunDirSource
 from segevo.engine.location import RemotePath, StorageError, run_path
 from segevo.engine.run import Coordinator
 from segevo.engine.rundir import RemoteEventLog, RemoteLease, RunDir, RunDirError, read_token
@@ -273,3 +273,24 @@ async def test_coordinator_stopped_and_resumed_on_s3_with_its_surrogate_checkpoi
     kinds = [e["event"] for e in RunDir.open(url).read_events()]
     assert "surrogate_restored" in kinds and kinds[-1] == "finished"
     assert kinds.count("started") == 1 and kinds.count("resumed") == 1
+    # The dashboard reads the finished run from the bucket as it reads a folder.
+    source = RunDirSource(url)
+    await source._read_archive()
+    await anyio.to_thread.run_sync(source._read_files)
+    assert source.store.n == 20
+    state = source.live_state()
+    assert state["run_dir"] == url and state["finished"] and not state["running"]
+
+
+def test_clients_follow_the_endpoint_the_environment_names(s3, url):
+    # fsspec caches file systems by their arguments, not by the environment the endpoint
+    # and credentials come from: a second server in the same process must still be used.
+    ArchiveWriter.create(url, 2, chunk_rows=4).append(_rows(0, 1, n_var=2), ["a"])
+    with moto_s3() as other:
+        there = other.url("runs", "b")
+        RunDir.create(there, _config())
+        ArchiveWriter.create(there, 2, chunk_rows=4).append(_rows(5, 2, n_var=2), ["b", "b"])
+        assert open_archive(there)["task_id"].tolist() == [5, 6]
+        assert other.keys("runs/b/archive.zarr/zarr.json") == ["runs/b/archive.zarr/zarr.json"]
+    assert open_archive(url)["task_id"].tolist() == [0]
+    assert s3.keys("runs/b") == []

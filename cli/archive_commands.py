@@ -88,10 +88,10 @@ def export_command(run_dir: Path, fmt: str, output: Path | None, front_only: boo
     from segevo.engine.archive import COLUMNS
 
     rows = read_run(run_dir)
-    data = rows.data
+    data = rows
     keep = np.arange(len(rows))
     if front_only:
-        keep = rows.front()
+        keep = rows.front_rows()
     names = data.evaluator_names
     x = np.asarray(data["x"])
     records = []
@@ -157,10 +157,10 @@ def pick_command(run_dir: Path, count: int, fmt: str, output: Path | None) -> No
 
 
 def _summary(rows: object, fmt: str, output: Path | None) -> None:
-    from segevo.cli.frontier import RunRows
     from segevo.engine.hypervolume import hypervolume
+    from segevo.engine.rows import ArchiveRows
 
-    assert isinstance(rows, RunRows)
+    assert isinstance(rows, ArchiveRows)
     if fmt != "table" and output is None:
         return  # stdout is data
     on_front = rows.front_mask()

@@ -253,7 +253,7 @@ class SearchDisplay(_Display):
             rows = read_run(run_dir)
         except ValueError:
             return  # no archive yet
-        order = rows.front()
+        order = rows.front_rows()
         self._front = [
             (float(rows.latency[i]), float(rows.acc[i]), int(rows.task_id[i])) for i in order
         ]

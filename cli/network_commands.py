@@ -42,7 +42,7 @@ def _choose(run_dir: Path | None, arch: int | None, x: str | None) -> tuple[np.n
     from segevo.cli.frontier import read_run
 
     rows = read_run(run_dir)
-    return rows.x[rows.row_of_task(int(arch))], f"arch-{arch}"
+    return rows.X[rows.row_of_task(int(arch))], f"arch-{arch}"
 
 
 def _mosegnas_options(run_dir: Path) -> dict[str, Any]:

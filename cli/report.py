@@ -18,14 +18,15 @@ import click
 import numpy as np
 
 from segevo.cli.common import format_arch, write_json
-from segevo.cli.frontier import RunRows, hypervolume_trace
+from segevo.cli.frontier import hypervolume_trace
+from segevo.engine.rows import ArchiveRows
 
 FORMATS = ("table", "csv", "json")
 BASE_COLUMNS = ("id", "acc", "lat_ms", "x")
 SPACE_COLUMNS = ("input", "params_m", "macs_m")
 
 
-def run_space(rows: RunRows) -> tuple[Any, int] | None:
+def run_space(rows: ArchiveRows) -> tuple[Any, int] | None:
     """The search space and class count of a ``mosegnas`` run (None for other problems)."""
     if rows.config.problem != "mosegnas":
         return None
@@ -42,11 +43,11 @@ def run_space(rows: RunRows) -> tuple[Any, int] | None:
     return space, num_classes
 
 
-def records(rows: RunRows, indices: np.ndarray | None = None) -> list[dict[str, Any]]:
+def records(rows: ArchiveRows, indices: np.ndarray | None = None) -> list[dict[str, Any]]:
     """One record per archive row in ``indices`` (all rows by default)."""
     if indices is None:
         indices = np.arange(len(rows))
-    data = rows.data
+    data = rows
     names = data.evaluator_names
     described = run_space(rows)
     out = []
@@ -131,19 +132,19 @@ def emit(recs: list[dict[str, Any]], fmt: str, output: Path | None) -> None:
         output.write_text(text)
 
 
-def picks(rows: RunRows, n: int) -> list[dict[str, Any]]:
+def picks(rows: ArchiveRows, n: int) -> list[dict[str, Any]]:
     """The paper's final choice: the most accurate plus the ``n - 1`` best trade-offs."""
     if len(rows) == 0:
         return []
     return records(rows, rows.picks(n))
 
 
-def front_records(rows: RunRows) -> list[dict[str, Any]]:
+def front_records(rows: ArchiveRows) -> list[dict[str, Any]]:
     """The evaluated (feasible) front, fastest first."""
-    return records(rows, rows.front())
+    return records(rows, rows.front_rows())
 
 
-def plot_front(rows: RunRows, path: Path, *, title: str | None = None) -> Path:
+def plot_front(rows: ArchiveRows, path: Path, *, title: str | None = None) -> Path:
     """Two panels: every evaluated point with the front and the picks; hypervolume over
     evaluations. Written as PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -164,7 +165,7 @@ def plot_front(rows: RunRows, path: Path, *, title: str | None = None) -> Path:
             left.axvline(constraints.max_latency_ms, color="0.4", linestyle="--", linewidth=1)
         if constraints.min_accuracy is not None:
             left.axhline(constraints.min_accuracy, color="0.4", linestyle="--", linewidth=1)
-    order = rows.front()
+    order = rows.front_rows()
     left.step(lat[order], acc[order], where="post", color="C3", linewidth=1.2)
     left.scatter(lat[order], acc[order], s=26, color="C3", label="front")
     if len(rows):
@@ -180,7 +181,7 @@ def plot_front(rows: RunRows, path: Path, *, title: str | None = None) -> Path:
                 xytext=(4, -10),
                 fontsize=8,
             )
-    measured = bool(np.isfinite(np.asarray(rows.data["lat_ms"], dtype=float)).any())
+    measured = bool(np.isfinite(np.asarray(rows["lat_ms"], dtype=float)).any())
     left.set_xlabel("latency (ms, measured)" if measured else "latency (ms, predicted)")
     left.set_ylabel("accuracy (mIoU)" if rows.config.problem == "mosegnas" else "accuracy")
     left.set_title(f"{len(rows)} evaluated, {int(on_front.sum())} on the front")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from segevo.cli.common import finish_process, setup_logging
 from segevo.cli.locations import TOKEN_FILE_TYPE, looks_like_run_dir
@@ -85,26 +86,24 @@ def evaluator_command(
 
 
 def _offline_status(run_dir: Any) -> dict[str, Any]:
-    from segevo.engine.actors.archive_actor import ArchiveMirror
-    from segevo.engine.archive import open_archive
+    from segevo.engine.rows import read_run
     from segevo.engine.rundir import RunDir
 
     rundir = RunDir.open(run_dir)
-    config = rundir.load_config()
-    data = open_archive(run_dir)
-    mirror = ArchiveMirror.from_data(data)
+    rows = read_run(run_dir)
     state = rundir.load_state() or {}
-    reference = config.hv_reference or (0.0, float("inf"))
     return {
         "run": rundir.run_id,
         "run_dir": str(run_dir),
         "running": False,
-        "evaluations": mirror.n,
-        "budget": config.evaluations,
+        "evaluations": len(rows),
+        "budget": rows.config.evaluations,
         "pending": len(state.get("tasks", [])),
-        "front_size": int(mirror.front_rows().size),
-        "hypervolume": mirror.hypervolume(tuple(reference)),
-        "hv_reference": list(reference),
+        "constraints": rows.constraints.record(),
+        "feasible": int(np.count_nonzero(rows.feasible)),
+        "front_size": int(rows.front_rows().size),
+        "hypervolume": rows.hypervolume(),
+        "hv_reference": list(rows.reference()),
     }
 
 

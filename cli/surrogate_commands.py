@@ -47,7 +47,7 @@ def _table(source: Path) -> tuple[Any, Any, Any]:
 
         rows = read_run(source)
         described = run_space(rows)
-        return rows.x, rows.acc, described[0] if described else None
+        return rows.X, rows.acc, described[0] if described else None
     from segevo.surrogates.bench import read_table
 
     X, y = read_table(source)

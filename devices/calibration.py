@@ -1,8 +1,8 @@
 """A linear calibration of a latency table against whole networks: ``ms ~ a * lut_sum + b``.
 
-A table sums the latencies of parts timed one by one; a whole network differs from that sum
-by a roughly proportional amount (caches warm across layers, fused layers, one framework call
-instead of many) and a constant one (the call itself). ``segevo lut check`` measures sampled
+A table sums the latencies of parts timed one by one, each on a warm cache; a whole network
+differs from that sum by a roughly proportional amount (either way: caches evicted between
+layers, layers fused across part boundaries) and a constant one (the call itself). ``segevo lut check`` measures sampled
 whole networks, fits ``a`` and ``b`` on them and stores the line in the table file
 (:func:`~segevo.devices.lut_file.store_calibration`); ``LatencyTable.predict`` applies it.
 

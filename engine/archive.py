@@ -19,15 +19,17 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
+from segevo.engine.constraints import Constraints
 from segevo.engine.faultpoints import crashpoint
 from segevo.engine.location import RemotePath, run_path
+from segevo.engine.rows import ArchiveRows
 
 ARCHIVE_FORMAT = "segevo-archive"
 ARCHIVE_VERSION = 1
@@ -69,13 +71,6 @@ _ADDED_COLUMNS = {"feasible": 1}
 an archive written before constraints existed was feasible)."""
 ROW_COLUMNS = tuple(name for name in COLUMNS if name != "evaluator")
 """Columns a caller supplies to :meth:`ArchiveWriter.append` (plus ``evaluator`` names)."""
-
-
-def objective_latency(lat_ms: np.ndarray, lat_pred_ms: np.ndarray) -> np.ndarray:
-    """The latency a row is judged by: measured where the evaluator measured it, else the
-    table's prediction."""
-    lat_ms = np.asarray(lat_ms, dtype=np.float64)
-    return np.where(np.isfinite(lat_ms), lat_ms, np.asarray(lat_pred_ms, dtype=np.float64))
 
 
 class ArchiveError(ValueError):
@@ -342,47 +337,9 @@ class ArchiveWriter:
         self._capacity = capacity
 
 
-@dataclass
-class ArchiveData:
-    """Committed rows of an archive as numpy arrays (``x`` is ``[n, n_var]``)."""
-
-    path: Path
-    start: int
-    committed_rows: int
-    columns: dict[str, np.ndarray]
-    evaluators: list[str]
-    constraints: dict[str, Any] = field(default_factory=dict)
-    """The run's constraints (``max_latency_ms``, ``min_accuracy``); empty: none."""
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.columns[name]
-
-    def __len__(self) -> int:
-        return int(self.columns["task_id"].shape[0])
-
-    @property
-    def evaluator_names(self) -> np.ndarray:
-        """Each row's evaluator name (object array)."""
-        names = np.asarray([*self.evaluators, ""], dtype=object)
-        index = self.columns["evaluator"]
-        return names[np.where((index >= 0) & (index < len(self.evaluators)), index, -1)]
-
-    def frame(self) -> Any:
-        """The rows as a pandas DataFrame: ``x0..x{n-1}`` columns, then the others."""
-        import pandas as pd
-
-        x = self.columns["x"]
-        data: dict[str, Any] = {f"x{i}": x[:, i] for i in range(x.shape[1])}
-        for name in COLUMNS:
-            if name == "x":
-                continue
-            data[name] = self.evaluator_names if name == "evaluator" else self.columns[name]
-        return pd.DataFrame(data)
-
-
 def open_archive(
     location: str | Path, *, start: int = 0, stop: int | None = None, retries: int = 3
-) -> ArchiveData:
+) -> ArchiveRows:
     """Read the committed rows ``[start, stop)`` of a run's archive (all by default).
 
     ``location`` is a run directory or an ``archive.zarr`` folder. Safe while another
@@ -403,7 +360,7 @@ def open_archive(
     raise last_error
 
 
-def _read(path: Path, start: int, stop: int | None) -> ArchiveData:
+def _read(path: Path, start: int, stop: int | None) -> ArchiveRows:
     group = _open_group(path, "r")
     attrs = group.attrs.asdict()
     committed = _attr_int(path, attrs, "committed_rows")
@@ -435,10 +392,18 @@ def _read(path: Path, start: int, stop: int | None) -> ArchiveData:
             f"{path}: array 'x' has shape {columns['x'].shape}, n_var {n_var}"
         )
     _check_filled(path, start, columns)
-    constraints = attrs.get("constraints") or {}
-    if not isinstance(constraints, dict):
-        raise ArchiveCorruptError(f"{path}: attribute 'constraints' must be a table")
-    return ArchiveData(path, start, committed, columns, evaluators, dict(constraints))
+    try:
+        constraints = Constraints.from_record(attrs.get("constraints"))
+    except ValueError as exc:
+        raise ArchiveCorruptError(f"{path}: attribute 'constraints': {exc}") from None
+    return ArchiveRows.from_arrays(
+        columns,
+        evaluators,
+        path=path,
+        start=start,
+        committed_rows=committed,
+        constraints=constraints,
+    )
 
 
 def _check_filled(path: Path, start: int, columns: dict[str, np.ndarray]) -> None:

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["NO_CONSTRAINTS", "Constraints"]
+if TYPE_CHECKING:
+    from segevo.engine.problem import Problem
+    from segevo.engine.rows import ArchiveRows
+
+__all__ = ["NO_CONSTRAINTS", "Constraints", "fastest_predicted_latency", "initial_design_verdict"]
 
 
 def _optional_number(name: str, value: Any, *, positive: bool) -> float | None:
@@ -117,3 +121,36 @@ class Constraints:
 
 
 NO_CONSTRAINTS = Constraints()
+
+
+def fastest_predicted_latency(problem: Problem, *, listed: int = 20_000) -> float:
+    """The smallest predicted latency over every architecture when there are at most
+    ``listed``, else over the lower-bound one and a sample of 4096."""
+    every = problem.enumerate_architectures(listed)
+    if every is None:
+        lowest = problem.repair(problem.lower[None, :].astype(np.int64))
+        every = np.concatenate([lowest, problem.sample(4096, np.random.default_rng(0))])
+    return float(np.min(problem.latency(every)))
+
+
+def initial_design_verdict(
+    constraints: Constraints, problem: Problem, rows: ArchiveRows
+) -> tuple[bool, str] | None:
+    """What to say once the initial design is archived: None when a row meets the bounds;
+    ``(True, why)`` when the latency bound is below every architecture's predicted latency
+    (the run cannot succeed); ``(False, what)`` when nothing meets the bounds yet."""
+    if not constraints.active or rows.feasible.any():
+        return None
+    bound = constraints.max_latency_ms
+    if bound is not None:
+        fastest = fastest_predicted_latency(problem)
+        if fastest > bound:
+            return True, (
+                f"no architecture can meet --max-latency {bound:g} ms: the fastest one the "
+                f"problem can produce is predicted at {fastest:.4g} ms"
+            )
+    return False, (
+        f"none of the {len(rows)} initial architectures meets {constraints.describe()} "
+        f"(best accuracy {float(rows.acc.max()):.4g}, fastest {float(rows.latency.min()):.4g} "
+        "ms); the search goes on towards the bounds"
+    )

@@ -30,26 +30,29 @@ from typing import Any
 import anyio
 import numpy as np
 
-from segevo.engine.actors.archive_actor import ArchiveActor, ArchiveMirror
-from segevo.engine.actors.dispatcher import Accepted, Dispatcher, Refused, TaskRecord, Worker
+from segevo.engine.actors.archive_actor import ArchiveActor
+from segevo.engine.actors.dispatcher import Accepted, Dispatcher, Refused, Worker
 from segevo.engine.actors.evaluator import LocalEvaluator
 from segevo.engine.actors.proposer import ProposerActor
 from segevo.engine.actors.surrogate import SurrogateActor
-from segevo.engine.archive import ROW_COLUMNS, ArchiveWriter, open_archive
+from segevo.engine.archive import ROW_COLUMNS, ArchiveWriter
 from segevo.engine.config import RunConfig
+from segevo.engine.constraints import initial_design_verdict
 from segevo.engine.dashboard import run_dashboard
 from segevo.engine.faultpoints import crashpoint
 from segevo.engine.hypervolume import default_reference
 from segevo.engine.problem import Problem, load_problem
-from segevo.engine.rundir import RunDir, RunDirError
+from segevo.engine.rows import ArchiveRows
+from segevo.engine.run_state import restore, state_record
+from segevo.engine.rundir import RunDir
 from segevo.engine.server import Server
 from segevo.engine.strategies import make_strategy
 from segevo.engine.strategies.base import Proposal, Strategy
+from segevo.engine.tasks import TaskBook
 from segevo.engine.wire import Endpoint, essential_exception, parse_endpoint
 
 log = logging.getLogger("segevo.engine.run")
 
-STATE_VERSION = 1
 MAX_LEASES_SHOWN = 100
 
 
@@ -92,11 +95,8 @@ class Coordinator:
         self.progress_interval_s = progress_interval_s
         self.handle_signals = handle_signals
         self._restored_generation = 0
-        self.next_task_id = 0
         self.exhausted = False
-        self.staged: list[TaskRecord] = []
-        self._known: set[Any] = set()
-        """Keys (``problem.codec.keys``) of every architecture archived or pending."""
+        self.tasks = TaskBook(problem.codec)
         self._stop_reason: str | None = None
         self._started = time.monotonic()
         self._evaluations_at_start = 0
@@ -161,12 +161,14 @@ class Coordinator:
         self._state_lock = anyio.Lock()
         self._io_limiter = anyio.CapacityLimiter(1)
         if self.resumed and self.rundir.archive_path.exists():
-            writer, restored = self._restore()
+            state = restore(self.rundir, problem, config, self.dispatcher, self.tasks)
+            writer, self.mirror, self.rng = state.writer, state.rows, state.rng
+            self._restored_generation, restored = state.generation, state.pending
         else:
             # A new run, or one killed before its archive existed: start from the seed.
             writer = ArchiveWriter.create(self.rundir.path, problem.n_var)
             writer.record_constraints(config.constraints.record())
-            self.mirror = ArchiveMirror(problem.n_var, config.constraints)
+            self.mirror = ArchiveRows(problem.n_var, config.constraints, config=config)
             self.rng = np.random.default_rng(config.seed)
             restored = []
         self.archive = ArchiveActor(
@@ -235,50 +237,6 @@ class Coordinator:
         self._evaluations_at_start = self.mirror.n
         self._prepared = True
 
-    def _restore(self) -> tuple[ArchiveWriter, list[TaskRecord]]:
-        """Archive, RNG, task ids and pending tasks from the run directory."""
-        writer = ArchiveWriter.open(self.rundir.path)
-        data = open_archive(self.rundir.path)
-        if data["x"].shape[1] != self.problem.n_var:
-            raise RunDirError(
-                f"{self.rundir.path}: the archive has {data['x'].shape[1]} digits per "
-                f"architecture but the problem has {self.problem.n_var}"
-            )
-        self.mirror = ArchiveMirror.from_data(data, self.config.constraints)
-        done_ids = {int(i) for i in self.mirror.task_id}
-        self.dispatcher.completed_ids.update(done_ids)
-        self._known.update(self._keys(self.mirror.X))
-        state = self.rundir.load_state()
-        restored: list[TaskRecord] = []
-        if state is None:
-            self.rng = np.random.default_rng([self.config.seed, self.mirror.n])
-            self.next_task_id = max(done_ids, default=-1) + 1
-            return writer, restored
-        if state.get("version") != STATE_VERSION:
-            raise RunDirError(
-                f"{self.rundir.state_path} has state version {state.get('version')!r}; this "
-                f"segevo reads version {STATE_VERSION}"
-            )
-        try:
-            self.rng = np.random.default_rng()
-            self.rng.bit_generator.state = state["rng"]
-            self.next_task_id = int(state["next_task_id"])
-            self._restored_generation = int(state.get("generation", 0))
-            for item in state.get("abandoned", []):
-                x = [int(v) for v in item["x"]]
-                self.dispatcher.abandoned[int(item["id"])] = x
-                self._known.update(self._keys(x))
-            for item in state.get("tasks", []):
-                task = TaskRecord.from_state(item)
-                if task.id in done_ids or self._keys(task.x)[0] in self._known:
-                    continue  # archived just before the kill, after the state was saved
-                restored.append(task)
-                self._known.update(self._keys(task.x))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunDirError(f"{self.rundir.state_path} is damaged: {exc}") from exc
-        self.next_task_id = max(self.next_task_id, max(done_ids, default=-1) + 1)
-        return writer, restored
-
     # -- bookkeeping ---------------------------------------------------------------------
     def log_event(self, event: str, **fields: Any) -> None:
         """Append to the run's event log (and the Python log)."""
@@ -290,7 +248,7 @@ class Coordinator:
 
     def unfinished(self) -> int:
         """Tasks created but not archived yet (staged, queued, leased, being written)."""
-        return len(self.staged) + self.dispatcher.pending + len(self.archive.uncommitted)
+        return len(self.tasks.staged) + self.dispatcher.pending + len(self.archive.uncommitted)
 
     def finished(self) -> int:
         """Results accepted so far (archived, or accepted and being written)."""
@@ -302,7 +260,7 @@ class Coordinator:
     def pending_x(self) -> np.ndarray:
         rows = [t.x for t in self.dispatcher.tasks.values()]
         rows += [a.task.x for a in self.archive.uncommitted.values()]
-        rows += [t.x for t in self.staged]
+        rows += [t.x for t in self.tasks.staged]
         rows += list(self.dispatcher.abandoned.values())  # never proposed again
         return np.asarray(rows, dtype=np.int64).reshape(len(rows), self.problem.n_var)
 
@@ -316,20 +274,16 @@ class Coordinator:
             self.changed.notify()
 
     def snapshot(self, exclude: set[int] | frozenset[int] = frozenset()) -> dict[str, Any]:
-        """The resumable state (everything not in the archive), as plain JSON data."""
-        tasks = [t.to_state() for t in self.dispatcher.tasks.values()]
-        tasks += [
-            a.task.to_state() for i, a in self.archive.uncommitted.items() if i not in exclude
-        ]
-        tasks += [t.to_state() for t in self.staged]
-        return {
-            "version": STATE_VERSION,
-            "rng": self.rng.bit_generator.state,
-            "next_task_id": self.next_task_id,
-            "generation": self.proposer.generation,
-            "abandoned": [{"id": i, "x": x} for i, x in self.dispatcher.abandoned.items()],
-            "tasks": tasks,
-        }
+        """The resumable state (everything not in the archive), as plain JSON data; tasks
+        in ``exclude`` are being committed with it."""
+        uncommitted = [a.task for i, a in self.archive.uncommitted.items() if i not in exclude]
+        return state_record(
+            rng=self.rng,
+            tasks=self.tasks,
+            generation=self.proposer.generation,
+            dispatcher=self.dispatcher,
+            uncommitted=uncommitted,
+        )
 
     async def persist(self) -> None:
         """Save the state file now (serialised with the archive's commits)."""
@@ -337,41 +291,23 @@ class Coordinator:
             state = self.snapshot()
             await anyio.to_thread.run_sync(self.rundir.save_state, state, limiter=self._io_limiter)
 
-    def _keys(self, X: Any) -> list[Any]:
-        """Hashable keys of architectures: the problem's codec keys as Python values."""
-        keys = self.problem.codec.keys(np.asarray(X, dtype=np.int64))
-        return [bytes(k) for k in keys] if keys.dtype.kind == "V" else keys.tolist()
-
-    def _make_tasks(
-        self, X: np.ndarray, acc_pred: np.ndarray, lat_pred: np.ndarray, version: int
-    ) -> list[TaskRecord]:
-        now = time.time()
-        tasks: list[TaskRecord] = []
-        keys = self._keys(X) if len(X) else []
-        rows = zip(X.tolist(), keys, acc_pred.tolist(), lat_pred.tolist(), strict=True)
-        for x, key, a, lat in rows:
-            if key in self._known:
-                continue  # the strategy promises no repeats; this guards exactly-once anyway
-            if len(tasks) >= self.budget_left():
-                break
-            self._known.add(key)
-            tasks.append(TaskRecord(self.next_task_id, x, float(a), float(lat), version, now))
-            self.next_task_id += 1
-        return tasks
-
     async def add_tasks(self, proposal: Proposal, predictor_version: int) -> int:
         """Persist new tasks (with the RNG state that made them), then queue them."""
-        tasks = self._make_tasks(
-            np.asarray(proposal.X), proposal.acc_pred, proposal.lat_pred, predictor_version
+        tasks = self.tasks.create(
+            np.asarray(proposal.X),
+            proposal.acc_pred,
+            proposal.lat_pred,
+            predictor_version,
+            limit=self.budget_left(),
         )
         if not tasks:
             return 0
-        self.staged.extend(tasks)
+        self.tasks.stage(tasks)
         crashpoint("tasks.staged")
         try:
             await self.persist()
         finally:
-            self.staged = [t for t in self.staged if t not in tasks]
+            self.tasks.unstage(tasks)
         crashpoint("tasks.saved")
         self.dispatcher.submit(tasks)
         return len(tasks)
@@ -406,43 +342,23 @@ class Coordinator:
         self.changed.notify()
 
     def _check_constraints_met(self) -> None:
-        """Once the initial design is archived: with no feasible row, stop when the latency
-        bound is beyond every architecture's predicted latency, else say so and go on."""
+        """Once the initial design is archived: stop when the bounds cannot be met, else
+        say so (once) when nothing meets them yet."""
         constraints = self.config.constraints
         initial = min(self.config.initial, self.config.evaluations)
         if self._constraints_checked or not constraints.active or self.mirror.n < initial:
             return
         self._constraints_checked = True
-        if self.mirror.feasible.any():
+        verdict = initial_design_verdict(constraints, self.problem, self.mirror)
+        if verdict is None:
             return
-        fastest = self._fastest_predicted_latency()
-        bound = constraints.max_latency_ms
-        if bound is not None and fastest > bound:
-            message = (
-                f"no architecture can meet --max-latency {bound:g} ms: the fastest one the "
-                f"problem can produce is predicted at {fastest:.4g} ms"
-            )
-            self.log_event("infeasible", reason=message)
+        unmeetable, message = verdict
+        self.log_event("infeasible" if unmeetable else "no_feasible_yet", reason=message)
+        if unmeetable:
             log.error("%s", message)
             self.stop(f"infeasible: {message}")
-            return
-        message = (
-            f"none of the {self.mirror.n} initial architectures meets {constraints.describe()} "
-            f"(best accuracy {float(self.mirror.acc.max()):.4g}, fastest "
-            f"{float(self.mirror.latency.min()):.4g} ms); the search goes on towards the bounds"
-        )
-        self.log_event("no_feasible_yet", reason=message)
-        log.warning("%s", message)
-
-    def _fastest_predicted_latency(self) -> float:
-        """The smallest predicted latency over every architecture when there are few enough
-        to list, else over the lower-bound one and a sample."""
-        problem = self.problem
-        every = problem.enumerate_architectures(20_000)
-        if every is None:
-            lowest = problem.repair(problem.lower[None, :].astype(np.int64))
-            every = np.concatenate([lowest, problem.sample(4096, np.random.default_rng(0))])
-        return float(np.min(problem.latency(every)))
+        else:
+            log.warning("%s", message)
 
     # -- queries -------------------------------------------------------------------------
     def finish_reason(self) -> str | None:
@@ -521,14 +437,14 @@ class Coordinator:
         stop = min(mirror.n, start + min(limit or 50_000, 50_000))
         # msgpack takes at most 9 bytes a number; the evaluator's name is the one field of
         # any length (up to 128 characters of the peer's choosing plus its address).
-        longest_name = max((len(n.encode()) for n in set(mirror.evaluator[start:stop])), default=0)
+        longest_name = max((len(n.encode()) for n in set(mirror.evaluator_names[start:stop].tolist())), default=0)
         row_bytes = 9 * (self.problem.n_var + 12) + 64 + longest_name
         fits = max(1, (self.config.max_frame - 4096) // row_bytes)
         stop = min(stop, start + fits)
         columns: dict[str, Any] = {}
         for name in ROW_COLUMNS:
             columns[name] = _plain(mirror.column(name)[start:stop])
-        columns["evaluator"] = mirror.evaluator[start:stop]
+        columns["evaluator"] = mirror.evaluator_names[start:stop].tolist()
         return {"start": start, "stop": stop, "committed": mirror.n, "columns": columns}
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segevo.engine.actors.archive_actor import ArchiveActor, ArchiveMirror
+from segevo.engine.actors.archive_actor import ArchiveActor
 from segevo.engine.actors.dispatcher import Accepted, Dispatcher, Refused, TaskRecord, Worker
 from segevo.engine.actors.evaluator import LocalEvaluator
 from segevo.engine.actors.proposer import ProposerActor
@@ -11,7 +11,6 @@ from segevo.engine.actors.surrogate import SurrogateActor
 __all__ = [
     "Accepted",
     "ArchiveActor",
-    "ArchiveMirror",
     "Dispatcher",
     "LocalEvaluator",
     "ProposerActor",

@@ -7,8 +7,8 @@ that arrive during a write form the next group. So the number of zarr writes per
 stays bounded however fast results come, which is what makes >= 1,000 evaluations/s
 possible.
 
-After a commit the in-memory :class:`ArchiveMirror` (what queries, the surrogate and the
-proposer read) is extended and ``on_commit`` is called on the event loop.
+After a commit the in-memory :class:`~segevo.engine.rows.ArchiveRows` mirror (what queries,
+the surrogate and the proposer read) is extended and ``on_commit`` is called on the event loop.
 """
 
 from __future__ import annotations
@@ -24,131 +24,13 @@ from anyio.abc import TaskStatus
 
 from segevo.engine.actors.dispatcher import Accepted
 from segevo.engine.actors.signal import Changed
-from segevo.engine.archive import ArchiveData, ArchiveWriter, objective_latency
+from segevo.engine.archive import ArchiveWriter
 from segevo.engine.constraints import NO_CONSTRAINTS, Constraints
 from segevo.engine.faultpoints import crashpoint
-from segevo.engine.hypervolume import hypervolume
-from segevo.engine.problems.tabular import pareto_front_mask
+from segevo.engine.rows import ArchiveRows, objective_latency
 
 log = logging.getLogger("segevo.engine.archive")
 
-_FLOAT_COLUMNS = ("acc", "lat_ms", "lat_pred_ms", "acc_pred", "t_submit", "t_done")
-
-
-class ArchiveMirror:
-    """The committed rows held in memory (growable numpy columns), for fast reads."""
-
-    def __init__(self, n_var: int, constraints: Constraints = NO_CONSTRAINTS) -> None:
-        self.n_var = n_var
-        self.constraints = constraints
-        self.n = 0
-        self._capacity = 256
-        self._x = np.zeros((self._capacity, n_var), dtype=np.int64)
-        self._floats = {name: np.zeros(self._capacity) for name in _FLOAT_COLUMNS}
-        self._task_id = np.zeros(self._capacity, dtype=np.int64)
-        self._version = np.zeros(self._capacity, dtype=np.int32)
-        self.evaluator: list[str] = []
-        self._front_cache: tuple[int, np.ndarray] | None = None
-
-    def _reserve(self, n: int) -> None:
-        if n <= self._capacity:
-            return
-        capacity = max(n, self._capacity * 2)
-
-        def grow(a: np.ndarray) -> np.ndarray:
-            out = np.zeros((capacity, *a.shape[1:]), dtype=a.dtype)
-            out[: self.n] = a[: self.n]
-            return out
-
-        self._x = grow(self._x)
-        self._floats = {k: grow(v) for k, v in self._floats.items()}
-        self._task_id = grow(self._task_id)
-        self._version = grow(self._version)
-        self._capacity = capacity
-
-    def extend(self, columns: dict[str, np.ndarray], evaluators: Sequence[str]) -> None:
-        """Append committed rows (the same columns the writer got)."""
-        k = len(evaluators)
-        self._reserve(self.n + k)
-        stop = self.n + k
-        self._x[self.n : stop] = columns["x"]
-        for name in _FLOAT_COLUMNS:
-            self._floats[name][self.n : stop] = columns[name]
-        self._task_id[self.n : stop] = columns["task_id"]
-        self._version[self.n : stop] = columns["predictor_version"]
-        self.evaluator.extend(evaluators)
-        self.n = stop
-
-    @classmethod
-    def from_data(
-        cls, data: ArchiveData, constraints: Constraints = NO_CONSTRAINTS
-    ) -> ArchiveMirror:
-        """A mirror of rows read from disk (resume)."""
-        mirror = cls(int(data["x"].shape[1]), constraints)
-        columns = {name: data[name] for name in data.columns}
-        mirror.extend(columns, list(data.evaluator_names))
-        return mirror
-
-    # -- reads (views; copy before handing them to another thread) ------------------------
-    @property
-    def X(self) -> np.ndarray:
-        return self._x[: self.n]
-
-    @property
-    def task_id(self) -> np.ndarray:
-        return self._task_id[: self.n]
-
-    @property
-    def predictor_version(self) -> np.ndarray:
-        return self._version[: self.n]
-
-    def column(self, name: str) -> np.ndarray:
-        if name == "x":
-            return self.X
-        if name == "task_id":
-            return self.task_id
-        if name == "predictor_version":
-            return self.predictor_version
-        if name == "evaluator":
-            return np.asarray(self.evaluator, dtype=object)
-        if name == "feasible":
-            return self.feasible.astype(np.int8)
-        return self._floats[name][: self.n]
-
-    @property
-    def acc(self) -> np.ndarray:
-        return self._floats["acc"][: self.n]
-
-    @property
-    def latency(self) -> np.ndarray:
-        """Objective latency: measured when the evaluator measured it, else predicted."""
-        return objective_latency(
-            self._floats["lat_ms"][: self.n], self._floats["lat_pred_ms"][: self.n]
-        )
-
-    @property
-    def feasible(self) -> np.ndarray:
-        """Whether each row meets the run's constraints (all True without constraints)."""
-        return self.constraints.feasible(self.acc, self.latency)
-
-    def front_rows(self) -> np.ndarray:
-        """Row indices of the non-dominated feasible rows (max acc, min latency), by latency."""
-        if self._front_cache is not None and self._front_cache[0] == self.n:
-            return self._front_cache[1]
-        lat = self.latency
-        feasible = np.flatnonzero(self.feasible)
-        rows = feasible[pareto_front_mask(self.acc[feasible], lat[feasible])]
-        rows = rows[np.argsort(lat[rows], kind="stable")]
-        self._front_cache = (self.n, rows)
-        return rows
-
-    def hypervolume(self, reference: tuple[float, float]) -> float:
-        """Hypervolume of the feasible front in (-acc, latency) against (acc_ref, lat_ref),
-        the reference moved onto the constraints' corner."""
-        rows = self.front_rows()
-        return hypervolume(
-            self.acc[rows], self.latency[rows], self.constraints.hv_reference(reference)
-        )
 
 
 def rows_to_columns(
@@ -180,7 +62,7 @@ class ArchiveActor:
     def __init__(
         self,
         writer: ArchiveWriter,
-        mirror: ArchiveMirror,
+        mirror: ArchiveRows,
         *,
         save_state: Callable[[dict[str, Any]], None],
         snapshot: Callable[[set[int]], dict[str, Any]],

@@ -34,11 +34,11 @@ import anyio
 import numpy as np
 from anyio.abc import TaskStatus
 
-from segevo.engine.actors.archive_actor import ArchiveMirror
 from segevo.engine.actors.dispatcher import Dispatcher
 from segevo.engine.actors.signal import Changed
 from segevo.engine.actors.surrogate import SurrogateActor
 from segevo.engine.faultpoints import crashpoint
+from segevo.engine.rows import ArchiveRows
 from segevo.engine.strategies.base import Proposal, Strategy
 
 log = logging.getLogger("segevo.engine.proposer")
@@ -93,7 +93,7 @@ class ProposerActor:
         self,
         host: ProposerHost,
         strategy: Strategy,
-        mirror: ArchiveMirror,
+        mirror: ArchiveRows,
         dispatcher: Dispatcher,
         surrogate: SurrogateActor,
         *,

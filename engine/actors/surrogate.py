@@ -20,10 +20,10 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from segevo.engine.actors.archive_actor import ArchiveMirror
 from segevo.engine.actors.signal import Changed
 from segevo.engine.faultpoints import crashpoint
 from segevo.engine.location import RemotePath, RunPath, local_copy_of
+from segevo.engine.rows import ArchiveRows
 from segevo.engine.rundir import write_json_atomic
 from segevo.engine.strategies.base import Strategy
 
@@ -46,7 +46,7 @@ class SurrogateActor:
     def __init__(
         self,
         strategy: Strategy,
-        mirror: ArchiveMirror,
+        mirror: ArchiveRows,
         *,
         refit_every: int,
         limiter: anyio.CapacityLimiter,

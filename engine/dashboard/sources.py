@@ -478,7 +478,7 @@ class CoordinatorSource(Source):
         if stop <= start:
             return
         columns = {name: mirror.column(name)[start:stop] for name in ROW_COLUMNS}
-        self.store.append(columns, mirror.evaluator[start:stop])
+        self.store.append(columns, mirror.evaluator_names[start:stop].tolist())
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self._ingest()

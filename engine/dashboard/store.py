@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from segevo.engine.actors.signal import Changed
-from segevo.engine.archive import objective_latency
 from segevo.engine.problems.tabular import pareto_front_mask
+from segevo.engine.rows import objective_latency
 
 FLOAT_FIELDS = ("acc", "lat_ms", "lat_measured_ms", "lat_pred_ms", "acc_pred", "t_submit", "t_done")
 INT_FIELDS = ("task_id", "predictor_version", "feasible")

@@ -138,7 +138,7 @@ async def test_a_constrained_run_records_feasibility_and_the_feasible_hypervolum
         hv_reference=(0.0, 20.0),
     )
     data = open_archive(tmp_path / "run")
-    assert data.constraints == {"max_latency_ms": bound, "min_accuracy": None}
+    assert data.constraints == Constraints(max_latency_ms=bound)
     lat_rows = data["lat_pred_ms"]
     assert data["feasible"].tolist() == (lat_rows <= bound).astype(int).tolist()
     # Proposals keep to the bound, so (the table being exact) every row is feasible.
@@ -176,7 +176,7 @@ async def test_picks_and_front_leave_out_infeasible_rows(tmp_path):
     )
     rows = read_run(tmp_path / "run")
     assert rows.feasible.tolist() == (rows.acc >= 0.6).tolist()
-    assert np.all(rows.acc[rows.front()] >= 0.6)
+    assert np.all(rows.acc[rows.front_rows()] >= 0.6)
     assert np.all(rows.acc[rows.picks(3)] >= 0.6)
 
 

@@ -106,9 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     bounds = {"max_latency_ms": bound} if method == "constrained" else {}
                     started = time.perf_counter()
-                    record = sq.run_segevo(
-                        name, {}, seed, max(BUDGETS), {**extra, **bounds}, args
-                    )
+                    record = sq.run_segevo(name, {}, seed, max(BUDGETS), {**extra, **bounds}, args)
                     acc, lat = np.asarray(record["acc"]), np.asarray(record["lat"])
                     result = {
                         "problem": name,

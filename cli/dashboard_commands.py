@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import click
@@ -32,7 +33,7 @@ def dashboard_command(
     import anyio
 
     from segevo.engine.dashboard.serve import serve_source
-    from segevo.engine.dashboard.sources import RemoteSource, RunDirSource
+    from segevo.engine.dashboard.sources import RemoteSource, RunDirSource, Source
     from segevo.engine.rundir import read_token
     from segevo.engine.wire import Endpoint, is_loopback, parse_endpoint
 
@@ -42,10 +43,12 @@ def dashboard_command(
     from segevo.cli.locations import looks_like_run_dir
     from segevo.engine.location import run_path
 
+    source: Source
     if looks_like_run_dir(target):
-        source = RunDirSource(target)
+        run_source = RunDirSource(target)
         if token_file is not None:
-            source.token = read_token(token_file)
+            run_source.token = read_token(token_file)
+        source = run_source
     else:
         if token_file is None:
             raise click.UsageError(
@@ -72,7 +75,7 @@ def dashboard_command(
             if not is_loopback(host):
                 click.echo(f"  log in with the token in {token_path}", err=True)
             click.echo("  (read-only; Ctrl-C stops it)", err=True)
-            with anyio.open_signal_receiver(2, 15) as signals:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     tg.cancel_scope.cancel()
                     return

@@ -37,7 +37,7 @@ def _choose(run_dir: Path | None, arch: int | None, x: str | None) -> tuple[np.n
         raise click.UsageError("name the architecture with --arch ID (needs RUN_DIR) or --x VECTOR")
     if x is not None:
         return parse_arch(x), "custom"
-    if run_dir is None:
+    if run_dir is None or arch is None:
         raise click.UsageError("--arch ID needs the RUN_DIR it belongs to")
     from segevo.cli.frontier import read_run
 

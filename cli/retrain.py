@@ -150,6 +150,7 @@ def inherited_network(
     from segevo.nets.evaluate import calibration_batches, recalibrate_batchnorm
     from segevo.nets.train import load_supernet
 
+    supernet: Any
     supernet, payload = load_supernet(checkpoint, device=device)
     space = supernet.space
     x = np.asarray(space.validate(x))

@@ -222,17 +222,17 @@ def prepare_mosegnas(options: dict[str, Any]) -> Any:
         note(
             f"latency table: {space.name} on {device.name}; reused from the cache when built before"
         )
-        display = LutDisplay()
-        with display:
+        lut_display = LutDisplay()
+        with lut_display:
             prepared = ensure_lut(
                 space,
                 num_classes,
                 device,
                 protocol,
-                progress=display.advance if display.live else None,
-                chunk_s=None if display.live else 10.0,
-                on_chunk=None if display.live else display,
-                on_wait=display.message,
+                progress=lut_display.advance if lut_display.live else None,
+                chunk_s=None if lut_display.live else 10.0,
+                on_chunk=None if lut_display.live else lut_display,
+                on_wait=lut_display.message,
             )
         note(f"latency table: {'built' if prepared.made else 'cached'} {prepared.path}")
         options["lut"] = str(prepared.path)

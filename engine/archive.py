@@ -123,7 +123,7 @@ def _open_group(path: Path | RemotePath, mode: str) -> zarr.Group:
     return group
 
 
-def _attr_int(path: Path, attrs: Mapping[str, Any], key: str) -> int:
+def _attr_int(path: Path | RemotePath, attrs: Mapping[str, Any], key: str) -> int:
     value = attrs.get(key)
     if type(value) is not int or value < 0:
         raise ArchiveCorruptError(
@@ -132,14 +132,14 @@ def _attr_int(path: Path, attrs: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _attr_names(path: Path, attrs: Mapping[str, Any]) -> list[str]:
+def _attr_names(path: Path | RemotePath, attrs: Mapping[str, Any]) -> list[str]:
     names = attrs.get("evaluators", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ArchiveCorruptError(f"{path}: attribute 'evaluators' must be a list of names")
     return list(names)
 
 
-def _array(path: Path, group: zarr.Group, name: str) -> zarr.Array:
+def _array(path: Path | RemotePath, group: zarr.Group, name: str) -> zarr.Array:
     try:
         node = group[name]
     except KeyError:
@@ -156,7 +156,7 @@ def _array(path: Path, group: zarr.Group, name: str) -> zarr.Array:
 class ArchiveWriter:
     """The single writer of an archive (the Archive actor owns one)."""
 
-    def __init__(self, path: Path, group: zarr.Group) -> None:
+    def __init__(self, path: Path | RemotePath, group: zarr.Group) -> None:
         self.path = path
         self._group = group
         self._add_missing_columns(path, group)
@@ -172,7 +172,7 @@ class ArchiveWriter:
         self._chunk_rows = int(self._arrays["acc"].chunks[0])
 
     @staticmethod
-    def _add_missing_columns(path: Path, group: zarr.Group) -> None:
+    def _add_missing_columns(path: Path | RemotePath, group: zarr.Group) -> None:
         """An archive from before a column existed gets it, filled for its committed rows."""
         missing = [name for name in _ADDED_COLUMNS if name not in group]
         if not missing or group.read_only:
@@ -194,7 +194,7 @@ class ArchiveWriter:
 
     @classmethod
     def create(
-        cls, location: str | Path, n_var: int, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        cls, location: str | Path | RemotePath, n_var: int, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
     ) -> ArchiveWriter:
         """Create a new, empty archive (refuses to overwrite an existing one)."""
         if n_var < 1:
@@ -267,10 +267,10 @@ class ArchiveWriter:
                 "committed_rows": 0,
             },
         )
-        return cls(path, zarr.open_group(_store(path, "r+"), mode="r+"))  # type: ignore[arg-type]
+        return cls(path, zarr.open_group(_store(path, "r+"), mode="r+"))
 
     @classmethod
-    def open(cls, location: str | Path) -> ArchiveWriter:
+    def open(cls, location: str | Path | RemotePath) -> ArchiveWriter:
         """Open an existing archive to append after its committed rows (resume)."""
         path = archive_path(location)
         return cls(path, _open_group(path, "r+"))
@@ -338,7 +338,11 @@ class ArchiveWriter:
 
 
 def open_archive(
-    location: str | Path, *, start: int = 0, stop: int | None = None, retries: int = 3
+    location: str | Path | RemotePath,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    retries: int = 3,
 ) -> ArchiveRows:
     """Read the committed rows ``[start, stop)`` of a run's archive (all by default).
 
@@ -360,7 +364,7 @@ def open_archive(
     raise last_error
 
 
-def _read(path: Path, start: int, stop: int | None) -> ArchiveRows:
+def _read(path: Path | RemotePath, start: int, stop: int | None) -> ArchiveRows:
     group = _open_group(path, "r")
     attrs = group.attrs.asdict()
     committed = _attr_int(path, attrs, "committed_rows")
@@ -406,7 +410,7 @@ def _read(path: Path, start: int, stop: int | None) -> ArchiveRows:
     )
 
 
-def _check_filled(path: Path, start: int, columns: dict[str, np.ndarray]) -> None:
+def _check_filled(path: Path | RemotePath, start: int, columns: dict[str, np.ndarray]) -> None:
     """Committed rows never hold fill values; where they do, a chunk file went missing."""
     unwritten = (
         (columns["task_id"] == _INT64_FILL)

@@ -87,7 +87,7 @@ class _MaskCrossover(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         n, n_var = A.shape
         mask = self._mask(n, n_var, rng)
-        mask &= (rng.random(n) < self.prob)[:, None]
+        mask &= np.asarray(rng.random(n) < self.prob)[:, None]
         return np.where(mask, B, A), np.where(mask, A, B)
 
 
@@ -141,7 +141,7 @@ class SBXCrossover:
         y1, y2 = np.minimum(a, b), np.maximum(a, b)
         gap = y2 - y1
         active = (rng.random((n, n_var)) < self.prob_var) & (gap > 0)
-        active &= (rng.random(n) < self.prob)[:, None]
+        active &= np.asarray(rng.random(n) < self.prob)[:, None]
         safe_gap = np.where(gap > 0, gap, 1.0)
         u = rng.random((n, n_var))
         power = 1.0 / (self.eta + 1.0)
@@ -448,7 +448,7 @@ class NSGA2:
         return X
 
     def _tournament(self, n: int) -> np.ndarray:
-        assert self.rank is not None and self.crowding is not None
+        assert self.X is not None and self.rank is not None and self.crowding is not None
         a, b = self.rng.integers(0, self.X.shape[0], size=(2, n))
         a_wins = (self.rank[a] < self.rank[b]) | (
             (self.rank[a] == self.rank[b]) & (self.crowding[a] >= self.crowding[b])

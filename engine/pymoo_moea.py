@@ -110,13 +110,13 @@ def minimize_with_pymoo(
         X = np.clip(np.rint(np.asarray(X, dtype=np.float64)), lower, upper).astype(np.int64)
         return np.ascontiguousarray(canonical(X), dtype=np.int64)
 
-    class _Canonical(Repair):  # type: ignore[misc]
+    class _Canonical(Repair):
         def _do(self, problem: Any, X: np.ndarray, **kwargs: Any) -> np.ndarray:
             return integers(X).astype(np.float64)
 
     n_constraints = 0 if violation is None else 1
 
-    class _Surrogate(PymooProblem):  # type: ignore[misc]
+    class _Surrogate(PymooProblem):
         def __init__(self) -> None:
             super().__init__(
                 n_var=lower.size, n_obj=2, n_ieq_constr=n_constraints, xl=lower, xu=upper

@@ -41,6 +41,7 @@ from segevo.engine.constraints import initial_design_verdict
 from segevo.engine.dashboard import run_dashboard
 from segevo.engine.faultpoints import crashpoint
 from segevo.engine.hypervolume import default_reference
+from segevo.engine.location import RemotePath
 from segevo.engine.problem import Problem, load_problem
 from segevo.engine.rows import ArchiveRows
 from segevo.engine.run_state import restore, state_record
@@ -60,7 +61,7 @@ MAX_LEASES_SHOWN = 100
 class RunSummary:
     """How a run ended."""
 
-    run_dir: Path
+    run_dir: Path | RemotePath
     evaluations: int
     budget: int
     finished: bool
@@ -108,7 +109,9 @@ class Coordinator:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def create(cls, config: RunConfig, run_dir: str | Path, **options: Any) -> Coordinator:
+    def create(
+        cls, config: RunConfig, run_dir: str | Path | RemotePath, **options: Any
+    ) -> Coordinator:
         """A new run in a new (or empty) run directory."""
         problem = load_problem(config.problem, **config.problem_options)
         size = problem.capacity
@@ -126,7 +129,7 @@ class Coordinator:
     @classmethod
     def resume(
         cls,
-        run_dir: str | Path,
+        run_dir: str | Path | RemotePath,
         *,
         evaluators: int | None = None,
         listen: str | None = None,
@@ -403,7 +406,7 @@ class Coordinator:
             "constraints": self.config.constraints.record(),
             "feasible": int(np.count_nonzero(mirror.feasible)),
             "front_size": int(mirror.front_rows().size),
-            "hypervolume": mirror.hypervolume(tuple(reference)),
+            "hypervolume": mirror.hypervolume((float(reference[0]), float(reference[1]))),
             "hv_reference": list(reference),
             "surrogate_version": self.surrogate.version,
             "generation": self.proposer.generation,
@@ -437,7 +440,9 @@ class Coordinator:
         stop = min(mirror.n, start + min(limit or 50_000, 50_000))
         # msgpack takes at most 9 bytes a number; the evaluator's name is the one field of
         # any length (up to 128 characters of the peer's choosing plus its address).
-        longest_name = max((len(n.encode()) for n in set(mirror.evaluator_names[start:stop].tolist())), default=0)
+        longest_name = max(
+            (len(n.encode()) for n in set(mirror.evaluator_names[start:stop].tolist())), default=0
+        )
         row_bytes = 9 * (self.problem.n_var + 12) + 64 + longest_name
         fits = max(1, (self.config.max_frame - 4096) // row_bytes)
         stop = min(stop, start + fits)
@@ -595,7 +600,7 @@ class Coordinator:
             finished=finished,
             reason=self.finish_reason() or "cancelled",
             front_size=int(self.mirror.front_rows().size),
-            hypervolume=self.mirror.hypervolume(tuple(reference)),
+            hypervolume=self.mirror.hypervolume((float(reference[0]), float(reference[1]))),
             elapsed_s=time.monotonic() - self._started,
         )
 
@@ -618,11 +623,13 @@ def _plain(values: np.ndarray) -> list:
     return values.tolist()
 
 
-async def run_search(config: RunConfig, run_dir: str | Path, **options: Any) -> RunSummary:
+async def run_search(
+    config: RunConfig, run_dir: str | Path | RemotePath, **options: Any
+) -> RunSummary:
     """Start a new search and run it to its budget."""
     return await Coordinator.create(config, run_dir, **options).run()
 
 
-async def resume_search(run_dir: str | Path, **options: Any) -> RunSummary:
+async def resume_search(run_dir: str | Path | RemotePath, **options: Any) -> RunSummary:
     """Continue a stopped or killed search to its budget."""
     return await Coordinator.resume(run_dir, **options).run()

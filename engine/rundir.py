@@ -52,7 +52,7 @@ class RunDirError(ValueError):
 
 def _segevo_version() -> str:
     try:
-        from segevo import __version__
+        from segevo import __version__  # type: ignore[attr-defined]  # generated at install
 
         return str(__version__)
     except ImportError:

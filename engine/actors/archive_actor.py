@@ -32,7 +32,6 @@ from segevo.engine.rows import ArchiveRows, objective_latency
 log = logging.getLogger("segevo.engine.archive")
 
 
-
 def rows_to_columns(
     batch: Sequence[Accepted], constraints: Constraints = NO_CONSTRAINTS
 ) -> dict[str, np.ndarray]:

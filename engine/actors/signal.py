@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 
 
@@ -25,7 +27,7 @@ class Changed:
         """Wait for the next :meth:`notify`."""
         await self._event.wait()
 
-    async def wait_for(self, condition, *, poll_s: float | None = None) -> None:  # type: ignore[no-untyped-def]
+    async def wait_for(self, condition: Callable[[], bool], *, poll_s: float | None = None) -> None:
         """Wait until ``condition()`` is true (checked after each notify, or every ``poll_s``)."""
         while not condition():
             event = self._event

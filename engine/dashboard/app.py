@@ -27,7 +27,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -295,10 +295,11 @@ class Dashboard:
             last_sent = time.monotonic()
             while not self.closing.is_set():
                 if store.n <= cursor:
+                    def moved(seen: int = cursor) -> bool:
+                        return store.n > seen or self.closing.is_set()
+
                     with anyio.move_on_after(SUMMARY_EVERY_S):
-                        await store.changed.wait_for(
-                            lambda seen=cursor: store.n > seen or self.closing.is_set()
-                        )
+                        await store.changed.wait_for(moved)
                 if self.closing.is_set():
                     break
                 now = time.monotonic()
@@ -382,7 +383,7 @@ class _Guard:
             return
         request = Request(scope, receive)
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
@@ -446,5 +447,5 @@ def create_app(
         exception_handlers={404: not_found, 405: not_found, 500: server_error},
     )
     guarded = _Guard(app, dash)
-    guarded.dashboard = dash  # type: ignore[attr-defined]
+    guarded.dashboard = dash
     return guarded

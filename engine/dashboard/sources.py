@@ -309,7 +309,7 @@ def decode_arch(space: Any, x: list[int]) -> dict[str, Any] | None:
         )
     out["stages"] = stages
     decoder = getattr(arch, "decoder", None)
-    if decoder is not None and is_dataclass(decoder):
+    if decoder is not None and is_dataclass(decoder) and not isinstance(decoder, type):
         out["decoder"] = {
             k: v for k, v in asdict(decoder).items() if isinstance(v, int | float | str)
         }
@@ -595,7 +595,9 @@ class RunDirSource(Source):
         if committed is not None and committed <= held:
             return
         try:
-            data = await anyio.to_thread.run_sync(lambda: open_archive(self.run_dir, start=held))
+            run_dir = self.run_dir
+            assert run_dir is not None
+            data = await anyio.to_thread.run_sync(lambda: open_archive(run_dir, start=held))
         except ArchiveError as exc:
             log.warning("cannot read %s: %s", self.run_dir, exc)
             return
@@ -618,7 +620,9 @@ class RunDirSource(Source):
             return
         try:
             with anyio.fail_after(2.0):
-                async with QueryClient.connect(endpoint, self.token, name="dashboard") as client:
+                async with QueryClient.connect(
+                    endpoint, self.token or b"", name="dashboard"
+                ) as client:
                     self._status = await client.status()
         except Exception:
             self._status = None  # not running (any more): the files say everything
@@ -710,7 +714,9 @@ class RemoteSource(Source):
         started = False
         while True:
             try:
-                async with QueryClient.connect(self.endpoint, self.token, name="dashboard") as c:
+                async with QueryClient.connect(
+                    self.endpoint, self.token or b"", name="dashboard"
+                ) as c:
                     self.connected = True
                     while True:
                         self._status = await c.status()

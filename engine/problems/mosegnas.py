@@ -69,6 +69,7 @@ __all__ = [
     "supernet_cache_dir",
 ]
 
+
 def _check_scalars(
     *,
     calib_batches: Any,

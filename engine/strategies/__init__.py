@@ -97,7 +97,7 @@ def _random_strategy(
 def _adapt(name: str, factory: Any) -> StrategyFactory:
     if not callable(factory):
         raise TypeError(f"a strategy plugin is a Strategy factory, got {type(factory).__name__}")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def _register_builtins() -> None:

@@ -90,9 +90,7 @@ def new_random(
         if not pool:
             pool = [problem.codec.check(problem.sample(2 * (n - chosen.shape[0]) + 8, rng))]
         candidates = pool.pop()
-        keep = fresh_mask(
-            problem.codec.keys(candidates), exclude_keys, problem.codec.keys(chosen)
-        )
+        keep = fresh_mask(problem.codec.keys(candidates), exclude_keys, problem.codec.keys(chosen))
         chosen = np.concatenate([chosen, candidates[keep][: n - chosen.shape[0]]])
     return chosen
 

@@ -87,6 +87,7 @@ def test_reopen_appends_after_committed_rows_and_never_rewrites(tmp_path):
 
 def test_frame_has_one_column_per_digit(tmp_path):
     import pandas as pd
+
     writer = ArchiveWriter.create(tmp_path, n_var=2)
     batch = _rows(0, 4, n_var=2)
     writer.append(batch, ["w"] * 4)

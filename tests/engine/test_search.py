@@ -68,6 +68,7 @@ async def test_random_search_over_the_whole_space_finds_the_true_front(tmp_path)
 
 async def test_mosegnas_steady_state_with_a_cheap_surrogate(tmp_path):
     import sklearn.tree  # noqa: F401  (warm: the first fit must not pay for the import)
+
     X_table, acc_table, _ = write_table(tmp_path / "t.csv", (4, 3, 3, 2), seed=1)
     coordinator, summary = await _run(
         tmp_path,

@@ -48,7 +48,9 @@ def crowding_distance(F: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     one front at a time. Returns float64 ``[N]``.
     """
 
-def hypervolume_2d(F: npt.NDArray[np.float64], ref: Sequence[float] | npt.NDArray[np.float64]) -> float:
+def hypervolume_2d(
+    F: npt.NDArray[np.float64], ref: Sequence[float] | npt.NDArray[np.float64]
+) -> float:
     """Area dominated by the rows of ``F`` (float64 ``[N, 2]``) and bounded by ``ref``.
 
     Minimisation: the union of the rectangles ``[f0, ref0] x [f1, ref1]``. Rows that do

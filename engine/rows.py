@@ -238,6 +238,35 @@ class ArchiveRows:
             )
         return int(rows[0])
 
+    # -- answers to the query protocol (docs/protocol.md) ------------------------------
+    def front_record(self) -> dict[str, Any]:
+        """The ``front`` query's answer: the feasible front, fastest first."""
+        rows = self.front_rows()
+        return {
+            "rows": rows.tolist(),
+            "task_id": self.task_id[rows].tolist(),
+            "x": self.X[rows].tolist(),
+            "acc": self.acc[rows].tolist(),
+            "lat_ms": self.latency[rows].tolist(),
+        }
+
+    def page(self, since: int, limit: int | None, *, max_frame: int) -> dict[str, Any]:
+        """The ``rows`` query's answer: rows from ``since``, as many as fit a frame of
+        ``max_frame`` bytes (and at most ``limit`` and 50,000)."""
+        from segevo.engine.archive import ROW_COLUMNS
+
+        start = min(max(0, since), self.n)
+        stop = min(self.n, start + min(limit or 50_000, 50_000))
+        names = self.evaluator_names
+        # msgpack takes at most 9 bytes a number; the evaluator's name is the one field of
+        # any length (up to 128 characters of the peer's choosing plus its address).
+        longest_name = max((len(n.encode()) for n in set(names[start:stop].tolist())), default=0)
+        row_bytes = 9 * (self.n_var + 12) + 64 + longest_name
+        stop = min(stop, start + max(1, (max_frame - 4096) // row_bytes))
+        columns: dict[str, Any] = {name: self[name][start:stop].tolist() for name in ROW_COLUMNS}
+        columns["evaluator"] = names[start:stop].tolist()
+        return {"start": start, "stop": stop, "committed": self.n, "columns": columns}
+
     def frame(self) -> Any:
         """The rows as a pandas DataFrame: ``x0..x{n-1}`` columns, then the others."""
         import pandas as pd

@@ -35,7 +35,7 @@ from segevo.engine.actors.dispatcher import Accepted, Dispatcher, Refused, Worke
 from segevo.engine.actors.evaluator import LocalEvaluator
 from segevo.engine.actors.proposer import ProposerActor
 from segevo.engine.actors.surrogate import SurrogateActor
-from segevo.engine.archive import ROW_COLUMNS, ArchiveWriter
+from segevo.engine.archive import ArchiveWriter
 from segevo.engine.config import RunConfig
 from segevo.engine.constraints import initial_design_verdict
 from segevo.engine.dashboard import run_dashboard
@@ -424,33 +424,10 @@ class Coordinator:
         }
 
     def front(self) -> dict[str, Any]:
-        mirror = self.mirror
-        rows = mirror.front_rows()
-        return {
-            "rows": rows.tolist(),
-            "task_id": mirror.task_id[rows].tolist(),
-            "x": mirror.X[rows].tolist(),
-            "acc": mirror.acc[rows].tolist(),
-            "lat_ms": mirror.latency[rows].tolist(),
-        }
+        return self.mirror.front_record()
 
     def rows(self, since: int, limit: int | None) -> dict[str, Any]:
-        mirror = self.mirror
-        start = min(max(0, since), mirror.n)
-        stop = min(mirror.n, start + min(limit or 50_000, 50_000))
-        # msgpack takes at most 9 bytes a number; the evaluator's name is the one field of
-        # any length (up to 128 characters of the peer's choosing plus its address).
-        longest_name = max(
-            (len(n.encode()) for n in set(mirror.evaluator_names[start:stop].tolist())), default=0
-        )
-        row_bytes = 9 * (self.problem.n_var + 12) + 64 + longest_name
-        fits = max(1, (self.config.max_frame - 4096) // row_bytes)
-        stop = min(stop, start + fits)
-        columns: dict[str, Any] = {}
-        for name in ROW_COLUMNS:
-            columns[name] = _plain(mirror.column(name)[start:stop])
-        columns["evaluator"] = mirror.evaluator_names[start:stop].tolist()
-        return {"start": start, "stop": stop, "committed": mirror.n, "columns": columns}
+        return self.mirror.page(since, limit, max_frame=self.config.max_frame)
 
     # -- lifecycle -----------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -616,11 +593,6 @@ def _make_strategy(config: RunConfig, problem: Problem) -> Strategy:
         moea_options=config.moea_options or None,
     )
     return strategy.constrain(config.constraints)
-
-
-def _plain(values: np.ndarray) -> list:
-    """A column as msgpack-friendly values (NaN stays a float NaN)."""
-    return values.tolist()
 
 
 async def run_search(

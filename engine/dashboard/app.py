@@ -295,6 +295,7 @@ class Dashboard:
             last_sent = time.monotonic()
             while not self.closing.is_set():
                 if store.n <= cursor:
+
                     def moved(seen: int = cursor) -> bool:
                         return store.n > seen or self.closing.is_set()
 

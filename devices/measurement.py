@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from segevo.nets.plugins import check_options
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -118,11 +120,7 @@ class Protocol:
     def with_overrides(self, **overrides: Any) -> Protocol:
         """A copy with the given non-None fields replaced (validated again)."""
         fields = asdict(self)
-        unknown = set(overrides) - set(fields)
-        if unknown:
-            raise ValueError(
-                f"unknown protocol option(s) {sorted(unknown)}; allowed: {sorted(fields)}"
-            )
+        check_options("measuring", "protocol", overrides, fields)
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return Protocol(**fields)
 

@@ -53,7 +53,8 @@ T = TypeVar("T")
 
 ENTRY_POINT_PREFIX = "segevo."
 """Entry point groups are ``segevo.<family>``: ``segevo.problems``, ``segevo.strategies``,
-``segevo.prescreens``, ``segevo.surrogates``, ``segevo.devices``, ``segevo.datasets``."""
+``segevo.prescreens``, ``segevo.surrogates``, ``segevo.devices``, ``segevo.datasets``,
+``segevo.spaces``."""
 
 
 class PluginError(ValueError):

@@ -56,6 +56,7 @@ from segevo.nets.spaces.presets import (
     r50_space,
     register_space,
     tiny_space,
+    unregister_space,
 )
 from segevo.nets.spaces.resnet import ResNetSpace
 
@@ -70,4 +71,5 @@ __all__ = [
     "r50_space",
     "register_space",
     "tiny_space",
+    "unregister_space",
 ]

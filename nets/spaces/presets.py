@@ -1,10 +1,12 @@
-"""The ``r50`` and ``tiny`` presets and the registry behind :func:`get_space`."""
+"""The ``r50`` and ``tiny`` presets and the registry behind :func:`get_space` (a
+:class:`segevo.nets.plugins.Registry`, like every plugin family)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from segevo.nets.plugins import Registry, check_options
 from segevo.nets.spaces.base import SearchSpace
 from segevo.nets.spaces.resnet import ResNetSpace
 
@@ -21,11 +23,7 @@ _COMMON = {
 
 
 def _options(name: str, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for space {name!r}; allowed: {', '.join(sorted(defaults))}"
-        )
+    check_options("search space", name, options, defaults)
     return {**defaults, **options}
 
 
@@ -71,34 +69,42 @@ def tiny_space(**options: Any) -> ResNetSpace:
     )
 
 
-_REGISTRY: dict[str, SpaceFactory] = {"r50": r50_space, "tiny": tiny_space}
+def _adapt(name: str, factory: Any) -> SpaceFactory:
+    if not callable(factory):
+        raise ValueError(f"factory for space {name!r} must be callable")
+    return factory
+
+
+def _builtins() -> None:
+    _REGISTRY.register("r50", r50_space)
+    _REGISTRY.register("tiny", tiny_space)
+
+
+_REGISTRY: Registry[SpaceFactory] = Registry(
+    "spaces", "search space", adapt=_adapt, builtins=_builtins
+)
+"""Search spaces: the presets, spaces registered in code, and entry points in the group
+``segevo.spaces`` (a factory ``(**options) -> SearchSpace``)."""
 
 
 def register_space(name: str, factory: SpaceFactory, *, replace: bool = False) -> None:
     """Register ``factory(**options) -> SearchSpace`` under ``name`` for ``get_space``."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a space name must be a non-empty string, got {name!r}")
-    if not callable(factory):
-        raise ValueError(f"factory for space {name!r} must be callable")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"space {name!r} is already registered (pass replace=True to override)")
-    _REGISTRY[name] = factory
+    _REGISTRY.register(name, factory, replace=replace)
+
+
+def unregister_space(name: str) -> None:
+    """Remove a space registered in code (for plugins that clean up, and tests)."""
+    _REGISTRY.unregister(name)
 
 
 def available_spaces() -> list[str]:
     """Names accepted by ``get_space``."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_space(name: str, **options: Any) -> SearchSpace:
     """Build the registered space ``name`` with its keyword options (e.g. ``base_hw``)."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown search space {name!r}; known: {', '.join(available_spaces())}"
-        ) from None
-    space = factory(**options)
+    space = _REGISTRY.get(name)(**options)
     if not isinstance(space, SearchSpace):
         raise ValueError(
             f"factory for space {name!r} returned {type(space).__name__}, not a SearchSpace"

@@ -14,6 +14,7 @@ from segevo.nets.space import (
     available_spaces,
     get_space,
     register_space,
+    unregister_space,
 )
 
 
@@ -309,9 +310,26 @@ def test_registry() -> None:
     with pytest.raises(ValueError, match=r"unknown option.*depth.*allowed: base_hw"):
         get_space("tiny", depth=3)
     register_space("small-test", lambda **kw: small_space(), replace=True)
-    assert get_space("small-test").count() == small_space().count()
-    with pytest.raises(ValueError, match="already registered"):
-        register_space("small-test", lambda **kw: small_space())
+    try:
+        assert get_space("small-test").count() == small_space().count()
+        with pytest.raises(ValueError, match="already registered"):
+            register_space("small-test", lambda **kw: small_space())
+    finally:
+        unregister_space("small-test")
+    assert "small-test" not in available_spaces()
+
+
+@pytest.mark.parametrize("name", available_spaces())
+def test_every_registered_space_keeps_the_space_contract(name: str) -> None:
+    # The conformance of the space family: canonical vectors, bounds, the supernet.
+    space = get_space(name)
+    rng = np.random.default_rng(0)
+    X = space.sample(16, rng)
+    assert np.array_equal(space.repair(X), X)
+    assert np.all((space.lower <= X) & (space.upper >= X))
+    largest = space.largest()
+    assert np.array_equal(space.repair(largest[None, :])[0], largest)
+    assert space.digest() == get_space(name).digest()
 
 
 def test_bad_definitions() -> None:

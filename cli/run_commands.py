@@ -152,6 +152,12 @@ def status_command(target: str, token_file: Path | None, as_json: bool) -> None:
     state = "running" if status.get("running") else "not running"
     click.echo(f"run {status.get('run')} ({state})")
     click.echo(f"  evaluations   {status['evaluations']}/{status['budget']}")
+    bounds = status.get("constraints") or {}
+    if any(v is not None for v in bounds.values()):
+        from segevo.engine.constraints import Constraints
+
+        described = Constraints.from_record(bounds).describe()
+        click.echo(f"  feasible      {status.get('feasible', 0)} ({described})")
     click.echo(f"  front         {status['front_size']} architectures")
     click.echo(f"  hypervolume   {status['hypervolume']:.6g} (reference {status['hv_reference']})")
     click.echo(f"  pending       {status['pending']}")

@@ -14,7 +14,7 @@ const GRID = [240, 160]; // dominated points drawn: at most one per cell of this
 const TICKS = 4000; // result ticks drawn on the evaluator timeline
 const TABLE_PAGE = 25;
 const FIELDS = ["index", "task_id", "x", "acc", "lat_ms", "lat_pred_ms", "acc_pred",
-  "predictor_version", "evaluator", "t_submit", "t_done"];
+  "predictor_version", "feasible", "evaluator", "t_submit", "t_done"];
 
 const R = { n: 0 }; // the rows, one array per field
 for (const f of FIELDS) R[f] = [];
@@ -38,6 +38,7 @@ function insertFront(i) {
   // The front is sorted by latency; equal points share it (as on the server).
   const a = R.acc[i], t = R.lat_ms[i];
   if (a === null || t === null) return false;
+  if (R.feasible[i] === 0) return false; // outside the run's bounds: never on the front
   let lo = 0, hi = front.length; // lo: the first front point at least as slow as i
   while (lo < hi) { const m = (lo + hi) >> 1; if (R.lat_ms[front[m]] < t) lo = m + 1; else hi = m; }
   if (lo > 0 && R.acc[front[lo - 1]] >= a) return false; // a faster point is as accurate

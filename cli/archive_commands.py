@@ -40,8 +40,8 @@ def show_command(run_dir: Path, last: int | None, fmt: str, output: Path | None)
     """Every evaluated architecture, in the order they were archived."""
     import numpy as np
 
-    from segevo.cli.frontier import read_run
     from segevo.cli.report import emit, records
+    from segevo.engine.rows import read_run
 
     rows = read_run(run_dir)
     indices = np.arange(len(rows))
@@ -59,8 +59,8 @@ def show_command(run_dir: Path, last: int | None, fmt: str, output: Path | None)
 @OUTPUT
 def front_command(run_dir: Path, fmt: str, output: Path | None) -> None:
     """The non-dominated architectures (highest accuracy for their latency), fastest first."""
-    from segevo.cli.frontier import read_run
     from segevo.cli.report import emit, front_records
+    from segevo.engine.rows import read_run
 
     rows = read_run(run_dir)
     emit(front_records(rows), fmt, output)
@@ -83,9 +83,9 @@ def export_command(run_dir: Path, fmt: str, output: Path | None, front_only: boo
     import numpy as np
 
     from segevo.cli.common import write_json
-    from segevo.cli.frontier import read_run
     from segevo.cli.report import to_csv
     from segevo.engine.archive import COLUMNS
+    from segevo.engine.rows import read_run
 
     rows = read_run(run_dir)
     data = rows
@@ -123,8 +123,8 @@ def export_command(run_dir: Path, fmt: str, output: Path | None, front_only: boo
 @click.option("--title", help="figure title")
 def plot_command(run_dir: Path, output: Path | None, title: str | None) -> None:
     """PNG of the front over all evaluated points, and hypervolume over evaluations."""
-    from segevo.cli.frontier import read_run
     from segevo.cli.report import plot_front
+    from segevo.engine.rows import read_run
 
     rows = read_run(run_dir)
     if len(rows) == 0:
@@ -147,8 +147,8 @@ def plot_command(run_dir: Path, output: Path | None, title: str | None) -> None:
 def pick_command(run_dir: Path, count: int, fmt: str, output: Path | None) -> None:
     """The paper's final choice: the most accurate network plus the best trade-offs of the
     front (largest loss in one objective per gain in the other), fastest first."""
-    from segevo.cli.frontier import read_run
     from segevo.cli.report import emit, picks
+    from segevo.engine.rows import read_run
 
     if count < 1:
         raise click.BadParameter("must be >= 1", param_hint="-n")

@@ -88,14 +88,34 @@ class _Display:
             self._pending = line
 
 
-class TrainDisplay(_Display):
+class _BarDisplay(_Display):
+    """A display drawn as a rich progress bar on a terminal (``_bar``, started by the
+    subclass's ``__enter__``); messages print above the bar."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        super().__exit__(*exc)
+
+    def message(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            super().message(text)
+
+
+class TrainDisplay(_BarDisplay):
     """Supernet training: step, progress, loss, phase, speed, time left."""
 
     def __init__(self, *, title: str = "supernet", **options: Any) -> None:
         super().__init__(**options)
         self.title = title
-        self._bar: Any = None
-        self._task: Any = None
 
     def __enter__(self) -> TrainDisplay:
         if self.live:
@@ -114,18 +134,6 @@ class TrainDisplay(_Display):
             self._bar.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-        super().__exit__(*exc)
-
-    def message(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(text, markup=False, highlight=False)
-        else:
-            super().message(text)
-
     def __call__(self, state: Any) -> None:
         done = float(state.progress)
         left = state.elapsed_s * (1.0 - done) / done if done > 0 else float("nan")
@@ -139,7 +147,7 @@ class TrainDisplay(_Display):
         self.show(None, f"{self.title}: {100 * done:5.1f}%  {status}")
 
 
-class LutDisplay(_Display):
+class LutDisplay(_BarDisplay):
     """A latency-table build: a live bar fed by :meth:`advance` (``BuildProgress`` events) on
     a terminal, else one line per chunk (``BuildResult``, through ``__call__``)."""
 
@@ -148,8 +156,6 @@ class LutDisplay(_Display):
         self.title = title
         self._measured = 0
         self._seconds = 0.0
-        self._bar: Any = None
-        self._task: Any = None
 
     def __enter__(self) -> LutDisplay:
         if self.live:
@@ -173,18 +179,6 @@ class LutDisplay(_Display):
             self._task = self._bar.add_task("", total=None, left="")
             self._bar.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-        super().__exit__(*exc)
-
-    def message(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(text, markup=False, highlight=False)
-        else:
-            super().message(text)
 
     def advance(self, event: Any) -> None:
         """One progress event: ``done``/``total`` parts (or networks), time left."""
@@ -247,7 +241,7 @@ class SearchDisplay(_Display):
             )
             self._front_rows_seen = int(status.get("evaluations", 0))
             return
-        from segevo.cli.frontier import read_run
+        from segevo.engine.rows import read_run
 
         try:
             rows = read_run(run_dir)

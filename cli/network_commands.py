@@ -39,7 +39,7 @@ def _choose(run_dir: Path | None, arch: int | None, x: str | None) -> tuple[np.n
         return parse_arch(x), "custom"
     if run_dir is None or arch is None:
         raise click.UsageError("--arch ID needs the RUN_DIR it belongs to")
-    from segevo.cli.frontier import read_run
+    from segevo.engine.rows import read_run
 
     rows = read_run(run_dir)
     return rows.X[rows.row_of_task(int(arch))], f"arch-{arch}"

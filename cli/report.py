@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from segevo.cli.common import format_arch, write_json
-from segevo.cli.frontier import hypervolume_trace
+from segevo.engine.hypervolume import hypervolume_trace
 from segevo.engine.rows import ArchiveRows
 
 FORMATS = ("table", "csv", "json")

@@ -296,9 +296,9 @@ def _announcing(coordinator: Any, display: SearchDisplay) -> Any:
 
 def _final_report(run_dir: RunPath) -> None:
     """The picked networks, a front plot and CSV files in RUN_DIR/report/, and where all is."""
-    from segevo.cli.frontier import read_run
     from segevo.cli.report import emit, front_records, picks, plot_front, to_csv
     from segevo.engine.location import local_file_for
+    from segevo.engine.rows import read_run
 
     rows = read_run(run_dir)
     chosen = picks(rows, PICKS)

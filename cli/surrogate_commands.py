@@ -42,8 +42,8 @@ def _method_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 def _table(source: Path) -> tuple[Any, Any, Any]:
     """``(X, y, space)`` from a CSV table or a run directory's archive."""
     if source.is_dir():
-        from segevo.cli.frontier import read_run
         from segevo.cli.report import run_space
+        from segevo.engine.rows import read_run
 
         rows = read_run(source)
         described = run_space(rows)

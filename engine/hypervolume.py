@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from segevo.engine.constraints import Constraints
     from segevo.engine.problem import Problem
 
-__all__ = ["default_reference", "hypervolume", "run_reference"]
+__all__ = ["default_reference", "hypervolume", "hypervolume_trace", "run_reference"]
 
 
 def default_reference(problem: Problem) -> tuple[float, float]:
@@ -56,3 +56,15 @@ def hypervolume(acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float]
         return 0.0
     F = np.ascontiguousarray(np.column_stack([-acc, np.asarray(lat, dtype=np.float64).ravel()]))
     return float(hypervolume_2d(F, np.array([-reference[0], reference[1]], dtype=np.float64)))
+
+
+def hypervolume_trace(
+    acc: np.ndarray, lat: np.ndarray, reference: tuple[float, float], *, points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hypervolume of the first ``n`` rows for up to ``points`` values of ``n`` (1..all)."""
+    n = len(acc)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    counts = np.unique(np.linspace(1, n, num=min(points, n)).round().astype(np.int64))
+    values = np.array([hypervolume(acc[:k], lat[:k], reference) for k in counts])
+    return counts, values

@@ -280,8 +280,8 @@ class ArchiveRows:
 
 
 def read_run(run_dir: Any) -> ArchiveRows:
-    """The committed rows of the run in ``run_dir`` with its configuration (works while the
-    run writes)."""
+    """The committed rows of the run in ``run_dir`` (a folder or an object-store URL such as
+    ``s3://bucket/prefix``) with its configuration (works while the run writes)."""
     from segevo.engine.archive import ArchiveError, open_archive
     from segevo.engine.rundir import RunDir
 

@@ -191,7 +191,7 @@ def test_unexpected_errors_say_internal_and_debug_raises(monkeypatch):
     def broken(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("segevo.cli.frontier.read_run", broken)
+    monkeypatch.setattr("segevo.engine.rows.read_run", broken)
     result = CliRunner().invoke(main, ["archive", "show", "anything"])
     assert result.exit_code == 1 and "internal error: RuntimeError: boom" in result.output
     assert "--debug" in result.output

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import zarr
 
-from segevo.cli.frontier import read_run
 from segevo.engine.archive import ArchiveWriter, open_archive
 from segevo.engine.config import ConfigError, RunConfig, from_mapping
 from segevo.engine.constraints import Constraints
 from segevo.engine.moea import minimize, survival_order
 from segevo.engine.problem import load_problem
+from segevo.engine.rows import read_run
 from segevo.engine.run import Coordinator
 from segevo.engine.strategies import make_strategy
 

@@ -29,11 +29,17 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
-from segevo.nets.plugins import PluginError, Registry, check_options, keyword_options
+from segevo.nets.plugins import (
+    PluginError,
+    Registry,
+    callable_plugin,
+    check_options,
+    keyword_options,
+)
 
 __all__ = [
     "ArchitectureCodec",
@@ -267,14 +273,6 @@ class Problem(ABC):
         return {"problem": recorded["problem"], "options": dict(recorded["options"])}
 
 
-def _adapt_problem(name: str, factory: Any) -> ProblemFactory:
-    if not callable(factory):
-        raise PluginError(
-            f"a problem plugin is a factory(argument, **options), got {type(factory).__name__}"
-        )
-    return cast(ProblemFactory, factory)
-
-
 def _register_builtins() -> None:
     _registry.register("table", _table_factory)
     _registry.register("synthetic", _synthetic_factory)
@@ -284,7 +282,7 @@ def _register_builtins() -> None:
 _registry: Registry[ProblemFactory] = Registry(
     "problems",
     "problem",
-    adapt=_adapt_problem,
+    adapt=callable_plugin("a problem plugin is a factory(argument, **options)"),
     name_rule=(str.isidentifier, "an identifier"),
     builtins=_register_builtins,
     hint=" (or 'module:attribute')",

@@ -44,6 +44,7 @@ __all__ = [
     "Registry",
     "UnknownOptionError",
     "UnknownPluginError",
+    "callable_plugin",
     "check_options",
     "keyword_options",
     "refresh_entry_points",
@@ -89,6 +90,18 @@ def check_options(kind: str, name: str, given: Iterable[str], allowed: Iterable[
         raise UnknownOptionError(
             f"unknown option(s) {unknown} for {kind} {name!r}; allowed: {listed}"
         )
+
+
+def callable_plugin(description: str) -> Callable[[str, Any], Any]:
+    """An ``adapt`` for families whose plugins are factories: the plugin itself when it is
+    callable, else :class:`PluginError` saying ``description`` (what a plugin must be)."""
+
+    def adapt(name: str, plugin: Any) -> Any:
+        if not callable(plugin):
+            raise PluginError(f"{description}, got {type(plugin).__name__} for {name!r}")
+        return plugin
+
+    return adapt
 
 
 def keyword_options(factory: Callable[..., Any]) -> list[str] | None:

@@ -58,7 +58,7 @@ from segevo.engine.strategies.mosegnas import MoSegNASStrategy
 from segevo.engine.strategies.nsga2 import NSGA2Strategy
 from segevo.engine.strategies.options import MOEAOptions
 from segevo.engine.strategies.random_search import RandomStrategy
-from segevo.nets.plugins import PluginError, Registry
+from segevo.nets.plugins import PluginError, Registry, callable_plugin
 
 __all__ = [
     "STRATEGIES",
@@ -94,12 +94,6 @@ def _random_strategy(
     return RandomStrategy(problem, seed=seed)
 
 
-def _adapt(name: str, factory: Any) -> StrategyFactory:
-    if not callable(factory):
-        raise TypeError(f"a strategy plugin is a Strategy factory, got {type(factory).__name__}")
-    return factory
-
-
 def _register_builtins() -> None:
     _REGISTRY.register("mosegnas", MoSegNASStrategy)
     _REGISTRY.register("nsga2", NSGA2Strategy)
@@ -109,7 +103,7 @@ def _register_builtins() -> None:
 _REGISTRY: Registry[StrategyFactory] = Registry(
     "strategies",
     "strategy",
-    adapt=_adapt,
+    adapt=callable_plugin("a strategy plugin is a Strategy factory"),
     name_rule=(str.isidentifier, "an identifier"),
     builtins=_register_builtins,
     order="registered",

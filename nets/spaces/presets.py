@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from segevo.nets.plugins import Registry, check_options
+from segevo.nets.plugins import Registry, callable_plugin, check_options
 from segevo.nets.spaces.base import SearchSpace
 from segevo.nets.spaces.resnet import ResNetSpace
 
@@ -69,19 +69,16 @@ def tiny_space(**options: Any) -> ResNetSpace:
     )
 
 
-def _adapt(name: str, factory: Any) -> SpaceFactory:
-    if not callable(factory):
-        raise ValueError(f"factory for space {name!r} must be callable")
-    return factory
-
-
 def _builtins() -> None:
     _REGISTRY.register("r50", r50_space)
     _REGISTRY.register("tiny", tiny_space)
 
 
 _REGISTRY: Registry[SpaceFactory] = Registry(
-    "spaces", "search space", adapt=_adapt, builtins=_builtins
+    "spaces",
+    "search space",
+    adapt=callable_plugin("a search space plugin is a factory(**options) -> SearchSpace"),
+    builtins=_builtins,
 )
 """Search spaces: the presets, spaces registered in code, and entry points in the group
 ``segevo.spaces`` (a factory ``(**options) -> SearchSpace``)."""
